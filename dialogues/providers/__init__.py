@@ -1,0 +1,1 @@
+"""Model back ends behind one contract: send messages, get a Reply."""
