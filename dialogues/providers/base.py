@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
+import random
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -58,6 +62,9 @@ class Reply:
 class ProviderError(Exception):
     """A failed call. `transient` errors (429, 5xx, timeouts, dropped connections) are retried."""
 
+    retry_after: float | None = None  # seconds the server asked us to wait (Retry-After)
+    attempts: int | None = None  # set by call_with_retries: how many calls were made
+
     def __init__(self, message: str, kind: str = "error", transient: bool = False):
         super().__init__(message)
         self.kind = kind
@@ -98,3 +105,47 @@ def attach_reasoning(reply: Reply, field_text: str | None) -> Reply:
     if parsed is not None:
         reply.content, reply.reasoning, reply.reasoning_source = visible, parsed, "tags"
     return reply
+
+
+RETRY_AFTER_CAP = 60.0  # a server's Retry-After is honoured, but never beyond a minute
+
+
+def retry_delay(attempt: int, base_delay: float, max_delay: float, hint: float | None) -> float:
+    """Jittered exponential backoff for the wait after failed attempt `attempt` (1-based)."""
+    backoff = min(max_delay, base_delay * 2 ** (attempt - 1))
+    delay = backoff * random.uniform(0.5, 1.0)  # jitter keeps parallel cells from retrying in step
+    if hint is not None and hint > 0:
+        delay = max(delay, min(hint, RETRY_AFTER_CAP))
+    return delay
+
+
+async def call_with_retries(
+    provider: Provider,
+    messages: list[Message],
+    params: GenParams,
+    *,
+    attempts: int = 4,
+    base_delay: float = 0.2,
+    max_delay: float = 5.0,
+    on_retry: Callable[[int, ProviderError, float], Any] | None = None,
+) -> tuple[Reply, int]:
+    """Call `provider.chat`, retrying transient ProviderErrors; return (reply, attempts used).
+
+    Non-transient errors are raised at once; when transient ones persist the last is raised.
+    Either way the raised error carries `attempts`. `on_retry(attempt, error, delay)` is called
+    (and awaited if it returns an awaitable) before each wait.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            return await provider.chat(messages, params), attempt
+        except ProviderError as err:
+            err.attempts = attempt
+            if not err.transient or attempt >= attempts:
+                raise
+            delay = retry_delay(attempt, base_delay, max_delay, err.retry_after)
+            if on_retry is not None:
+                result = on_retry(attempt, err, delay)
+                if inspect.isawaitable(result):
+                    await result
+            await asyncio.sleep(delay)
+    raise ValueError("attempts must be at least 1")

@@ -1,0 +1,5 @@
+"""`python -m dialogues` runs the CLI."""
+
+from dialogues.cli import main
+
+main()

@@ -1,0 +1,123 @@
+"""From a researcher's request to a finished run: resolve models and prompt sets, then execute.
+
+The CLI and the app both come through here; runner.py does the calls.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dialogues import prompts, runner
+from dialogues.errors import UserError
+from dialogues.providers import registry
+from dialogues.providers.base import Provider
+from dialogues.store import connect, records
+
+
+@dataclass
+class BatchOptions:
+    """Everything `dialogues run` accepts."""
+
+    prompt_ref: str | None = None
+    model_refs: tuple[str, ...] = ()
+    condition: str = "cold"
+    warmup: str = "warmup-default"
+    repeats: int = 1
+    concurrency: int = 4
+    temperature: float = 0.7
+    seed: int | None = None
+    max_tokens: int = 256
+    timeout: float = 120.0
+    api_base: str | None = None
+    system_prompt: str | None = None
+    name: str | None = None
+    resume_id: str | None = None
+    retry_errors: bool = False
+    models_file: Path | None = None
+    as_json: bool = False
+    quiet: bool = False
+
+
+def providers_for(
+    refs: list[str], models_file: Path | None, api_base: str | None = None
+) -> dict[str, Provider]:
+    """Resolve every model reference once; unknown ones are user errors naming the model."""
+    catalogue = registry.load_catalogue(models_file) if models_file else {}
+    return {ref: registry.resolve(ref, catalogue, api_base) for ref in refs}
+
+
+def prepare(archive: Path, opts: BatchOptions) -> tuple[str, dict[str, Provider]]:
+    """Create the run (or find the one to resume) and the providers it needs."""
+    if opts.resume_id:
+        with connect(archive) as db:
+            run = records.get_run(db, opts.resume_id)
+        if run is None:
+            raise UserError(f"no run {opts.resume_id!r} in {archive}")
+        refs = list((run.params or {}).get("models", []))
+        base = (run.params or {}).get("api_base") or opts.api_base
+        return run.id, providers_for(refs, opts.models_file, base)
+    if not opts.prompt_ref:
+        raise UserError("--prompts is required (a prompt-set id or a file)")
+    if not opts.model_refs:
+        raise UserError("give at least one --model")
+    prompt_set = prompts.load(opts.prompt_ref)
+    warmup = prompts.load(opts.warmup) if opts.condition in ("warm", "both") else None
+    providers = providers_for(list(dict.fromkeys(opts.model_refs)), opts.models_file,
+                              opts.api_base)  # fmt: skip
+    request = runner.RunRequest(
+        prompt_set=prompt_set,
+        models=[p.info for p in providers.values()],
+        condition=opts.condition,
+        repeats=opts.repeats,
+        temperature=opts.temperature,
+        seed=opts.seed,
+        max_tokens=opts.max_tokens,
+        concurrency=opts.concurrency,
+        timeout_s=opts.timeout,
+        name=opts.name,
+        warmup=warmup,
+        system_prompt=opts.system_prompt,
+        api_base=opts.api_base,
+    )
+    return runner.create_run(archive, request), providers
+
+
+async def run(
+    archive: Path,
+    opts: BatchOptions,
+    progress: bool = False,
+    stop: threading.Event | None = None,
+) -> runner.Summary:
+    """Prepare and execute a batch, with a progress bar on the terminal if asked."""
+    run_id, providers = prepare(archive, opts)
+    bar = _ProgressBar(run_id) if progress else None
+    try:
+        return await runner.execute(archive, run_id, providers, opts.retry_errors,
+                                    bar.update if bar else None, stop)  # fmt: skip
+    finally:
+        if bar:
+            bar.close()
+
+
+class _ProgressBar:
+    """tqdm over all cells, with per-model counts in the postfix."""
+
+    def __init__(self, run_id: str):
+        from tqdm import tqdm
+
+        self.bar: Any = tqdm(desc=f"run {run_id}", unit="call", dynamic_ncols=True)
+
+    def update(self, run_id: str, per_model: dict[str, runner.Progress]) -> None:
+        total = sum(p.total for p in per_model.values())
+        finished = sum(p.done + p.errors for p in per_model.values())
+        self.bar.total = total
+        self.bar.n = finished
+        errors = sum(p.errors for p in per_model.values())
+        self.bar.set_postfix_str(f"errors={errors}", refresh=False)
+        self.bar.refresh()
+
+    def close(self) -> None:
+        self.bar.close()

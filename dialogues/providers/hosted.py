@@ -1,0 +1,291 @@
+"""Hosted models through litellm: OpenAI, Anthropic, Gemini, OpenRouter, any OpenAI-compatible server."""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import logging
+import os
+import re
+import time
+from typing import Any
+
+from dialogues import config  # noqa: F401  (sets LITELLM_LOCAL_MODEL_COST_MAP before litellm loads)
+from dialogues.providers.base import (
+    GenParams,
+    Message,
+    ModelInfo,
+    ProviderError,
+    Reply,
+    attach_reasoning,
+)
+
+# An api_base server often needs no key, but the OpenAI SDK refuses to send a request without one.
+NO_KEY = "not-needed"
+
+_litellm: Any = None
+
+
+def _load_litellm() -> Any:
+    """Import litellm once, quietly (the import takes seconds, so it waits for the first call)."""
+    global _litellm
+    if _litellm is None:
+        # Without this litellm loads a .env file from the working directory into os.environ.
+        os.environ.setdefault("LITELLM_MODE", "PRODUCTION")
+        os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+        import litellm
+
+        litellm.suppress_debug_info = True  # no "Give Feedback / Get Help" banners on errors
+        litellm.drop_params = False  # never send a different request than the one recorded
+        for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+        _litellm = litellm
+    return _litellm
+
+
+# ---------------------------------------------------------------------------------------------
+# Keeping secrets out of replies, errors and logs
+
+_SECRET_PATTERNS = [
+    re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{6,}"),
+    re.compile(
+        r"(?i)((?:authorization|x-api-key|api[_-]?key|x-goog-api-key)['\"]?\s*[:=]\s*['\"]?)[^'\"\s,}]+"
+    ),
+    re.compile(r"\bsk-[A-Za-z0-9_-]{6,}"),  # OpenAI, Anthropic (sk-ant-…), OpenRouter (sk-or-…)
+    re.compile(r"\bAIza[0-9A-Za-z_-]{20,}"),  # Google
+    re.compile(r"\b(?:gsk|xai|hf|pplx|r8)_[A-Za-z0-9]{16,}"),
+]
+_SECRET_ENV = re.compile(r"(_API_KEY|_KEY|_TOKEN)$")
+
+
+def _secret_values() -> list[str]:
+    """Values of environment variables that look like credentials, longest first."""
+    values = {v for k, v in os.environ.items() if _SECRET_ENV.search(k.upper()) and len(v) >= 6}
+    values.discard(NO_KEY)
+    return sorted(values, key=len, reverse=True)
+
+
+def scrub_secrets(text: str) -> str:
+    """Replace credential-looking strings and the values of *_KEY/*_TOKEN env vars with ***."""
+    for value in _secret_values():
+        text = text.replace(value, "***")
+    for pattern in _SECRET_PATTERNS:
+        text = pattern.sub(lambda m: (m.group(1) if m.groups() else "") + "***", text)
+    return text
+
+
+def scrub_payload(value: Any) -> Any:
+    """scrub_secrets applied to every string in a JSON-like structure; auth keys dropped."""
+    if isinstance(value, str):
+        return scrub_secrets(value)
+    if isinstance(value, dict):
+        return {
+            k: scrub_payload(v)
+            for k, v in value.items()
+            if str(k).lower().replace("-", "_") not in {"api_key", "authorization", "x_api_key"}
+        }
+    if isinstance(value, list | tuple):
+        return [scrub_payload(v) for v in value]
+    return value
+
+
+# ---------------------------------------------------------------------------------------------
+# Errors
+
+
+def _retry_after(exc: BaseException) -> float | None:
+    """Seconds from a Retry-After (or retry-after-ms) header on the error's HTTP response."""
+    headers = getattr(getattr(exc, "response", None), "headers", None)
+    if not headers:
+        return None
+    try:
+        if headers.get("retry-after-ms"):
+            return float(headers["retry-after-ms"]) / 1000
+        value = headers.get("retry-after")
+        if not value:
+            return None
+        try:
+            return float(value)
+        except ValueError:
+            when = email.utils.parsedate_to_datetime(value)
+            return max(0.0, when.timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+def classify(exc: BaseException) -> ProviderError:
+    """Turn a litellm/OpenAI SDK/network exception into a ProviderError, secrets scrubbed."""
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    status = getattr(exc, "status_code", None)
+    text = scrub_secrets(str(exc)) or type(exc).__name__
+    lowered = text.lower()
+    kind, transient = "error", False
+    if names & {"Timeout", "APITimeoutError", "TimeoutError", "TimeoutException"} or status == 408:
+        kind, transient = "timeout", True
+    elif "RateLimitError" in names or status == 429:
+        kind, transient = "rate_limit", True
+    elif names & {"AuthenticationError", "PermissionDeniedError"} or status in (401, 403):
+        kind = "auth"
+    elif (
+        "expecting value" in lowered
+        or "jsondecodeerror" in lowered
+        or "APIResponseValidationError" in names
+    ):
+        kind, transient = "bad_response", True  # malformed JSON from the server
+    elif "connection error" in lowered or names & {
+        "APIConnectionError",
+        "ConnectError",
+        "RemoteProtocolError",
+    }:
+        kind, transient = "connection", True
+    elif isinstance(status, int) and status >= 500:
+        kind, transient = "server", True
+    elif names & {"BadRequestError", "NotFoundError", "UnprocessableEntityError"} or (
+        isinstance(status, int) and 400 <= status < 500
+    ):
+        kind = "bad_request"
+    err = ProviderError(
+        text.splitlines()[0][:500] if text else kind, kind=kind, transient=transient
+    )
+    err.retry_after = _retry_after(exc)
+    return err
+
+
+# ---------------------------------------------------------------------------------------------
+# The provider
+
+
+def _env_key(backend: str, api_key_env: str | None, api_base: str | None) -> str | None:
+    """The key to pass explicitly: the named env var, a dummy for an api_base server, else None.
+
+    None lets litellm read the provider's own variable (OPENAI_API_KEY …). An OpenAI-compatible
+    server at api_base gets a dummy rather than $OPENAI_API_KEY, so a real OpenAI key is never
+    sent to some other host unless api_key_env names it.
+    """
+    if api_key_env:
+        if not os.environ.get(api_key_env):
+            raise ProviderError(f"${api_key_env} is not set (needed for {backend})", "auth")
+        return os.environ[api_key_env]
+    if api_base and backend.startswith("openai/"):
+        return NO_KEY
+    return None
+
+
+def _original(details: dict[str, Any]) -> dict[str, Any] | None:
+    """The provider's own response body, as litellm saw it before normalising."""
+    raw = details.get("original_response")
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except ValueError:
+            return None
+    return raw if isinstance(raw, dict) else None
+
+
+class HostedProvider:
+    """A model behind a hosted API, addressed by a litellm string such as 'openai/gpt-4o-mini'."""
+
+    def __init__(
+        self,
+        backend: str,
+        info: ModelInfo | None = None,
+        api_base: str | None = None,
+        api_key_env: str | None = None,
+    ):
+        self.backend = backend
+        self.api_base = api_base
+        self.api_key_env = api_key_env
+        self.info = info or ModelInfo(
+            id=backend, backend=backend, provider="hosted", api_base=api_base
+        )
+
+    def _request(self, messages: list[Message], params: GenParams) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {
+            "model": self.backend,
+            "messages": [dict(m) for m in messages],
+            "temperature": params.temperature,
+            "max_tokens": params.max_tokens,
+            "timeout": params.timeout_s,
+            # The runner retries with backoff and records attempts; litellm must not retry too.
+            "num_retries": 0,
+            "max_retries": 0,
+        }
+        if params.seed is not None:
+            kwargs["seed"] = params.seed
+        if self.api_base:
+            kwargs["api_base"] = self.api_base
+        key = _env_key(self.backend, self.api_key_env, self.api_base)
+        if key:
+            kwargs["api_key"] = key
+        return kwargs
+
+    async def chat(self, messages: list[Message], params: GenParams) -> Reply:
+        """Send the conversation; return the reply with reasoning split out."""
+        request = self._request(messages, params)
+        litellm = _load_litellm()
+        seen: dict[str, Any] = {}
+
+        def keep_original(details: dict[str, Any]) -> None:
+            # litellm calls this synchronously after the HTTP call with the provider's raw body.
+            if details.get("log_event_type") == "post_api_call":
+                seen["original_response"] = details.get("original_response")
+
+        start = time.perf_counter()
+        try:
+            response = await litellm.acompletion(**request, logger_fn=keep_original)
+        except Exception as exc:  # every failure becomes a ProviderError
+            raise classify(exc) from None
+        latency_ms = (time.perf_counter() - start) * 1000
+        try:
+            return self._reply(response, _original(seen), latency_ms)
+        except (AttributeError, IndexError, KeyError, TypeError) as exc:
+            raise ProviderError(
+                f"unexpected response shape from {self.backend}: {exc}", "bad_response", True
+            ) from None
+
+    def _reply(self, response: Any, original: dict[str, Any] | None, latency_ms: float) -> Reply:
+        choice = response.choices[0]
+        message = choice.message
+        usage = getattr(response, "usage", None)
+        details = getattr(usage, "completion_tokens_details", None)
+        fingerprint = getattr(response, "system_fingerprint", None)
+        version = response.model
+        if fingerprint:
+            version = f"{response.model} ({fingerprint})" if response.model else fingerprint
+        reply = Reply(
+            content=message.content or "",
+            tokens_in=getattr(usage, "prompt_tokens", None),
+            tokens_out=getattr(usage, "completion_tokens", None),
+            reasoning_tokens=getattr(details, "reasoning_tokens", None),
+            finish_reason=choice.finish_reason,
+            latency_ms=latency_ms,
+            model_version=version,
+        )
+        raw = response.model_dump()
+        if original is not None:
+            raw["original_response"] = original
+        reply.raw = scrub_payload(raw)
+        inline = _inline_content(original)
+        if inline is not None:
+            # litellm moves a leading <think> block into reasoning_content; the provider sent
+            # it inline, and which of the two happened is part of the record.
+            reply.content = inline
+            return attach_reasoning(reply, None)
+        return attach_reasoning(reply, getattr(message, "reasoning_content", None))
+
+
+_REASONING_FIELDS = ("reasoning_content", "reasoning", "thinking")
+
+
+def _inline_content(original: dict[str, Any] | None) -> str | None:
+    """The raw content when an OpenAI-shaped response carried <think> inline and no field."""
+    try:
+        msg = original["choices"][0]["message"]  # type: ignore[index]
+    except (TypeError, KeyError, IndexError):
+        return None
+    content = msg.get("content") if isinstance(msg, dict) else None
+    if not isinstance(content, str) or "think>" not in content:
+        return None
+    if any(msg.get(f) for f in _REASONING_FIELDS):
+        return None
+    return content

@@ -1,0 +1,241 @@
+"""Write and read archive records. Parameterized SQL only; callers pass an open connection."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import duckdb
+
+from dialogues.prompts import Prompt, PromptSet
+from dialogues.providers.base import ModelInfo
+
+MODEL_COLUMNS = (
+    "id", "backend", "provider", "family", "parameters", "parameter_size", "quantization",
+    "training", "digest", "context_length", "api_base", "notes",
+)  # fmt: skip
+
+
+def new_id() -> str:
+    """A random 16-hex-digit id."""
+    return uuid.uuid4().hex[:16]
+
+
+def to_json(value: Any) -> str | None:
+    """JSON text for a *_json column (None stays NULL)."""
+    return None if value is None else json.dumps(value, ensure_ascii=False, default=str)
+
+
+def save_model(db: duckdb.DuckDBPyConnection, info: ModelInfo) -> None:
+    """Insert a model or fill in what the provider now tells; researchers' own edits win."""
+    values = [getattr(info, c) for c in MODEL_COLUMNS]
+    placeholders = ", ".join("?" for _ in MODEL_COLUMNS)
+    # A provider fact only fills a field the researcher has not set, except the digest,
+    # which changes when the model file does.
+    updates = ", ".join(
+        f"{c} = coalesce(models.{c}, excluded.{c})" for c in MODEL_COLUMNS[1:] if c != "digest"
+    )
+    db.execute(
+        f"INSERT INTO models ({', '.join(MODEL_COLUMNS)}, metadata_json) "
+        f"VALUES ({placeholders}, ?) ON CONFLICT (id) DO UPDATE SET {updates}, "
+        "digest = coalesce(excluded.digest, models.digest), "
+        "metadata_json = coalesce(excluded.metadata_json, models.metadata_json), "
+        "updated_at = now()",
+        [*values, to_json(info.metadata or None)],
+    )
+
+
+def update_model(db: duckdb.DuckDBPyConnection, model_id: str, fields: dict[str, Any]) -> None:
+    """Set metadata fields of a model by hand (the Models page)."""
+    editable = set(MODEL_COLUMNS) - {"id", "backend", "provider"}
+    unknown = set(fields) - editable
+    if unknown:
+        raise ValueError(f"not an editable model field: {', '.join(sorted(unknown))}")
+    if not fields:
+        return
+    sets = ", ".join(f"{k} = ?" for k in fields)
+    db.execute(
+        f"UPDATE models SET {sets}, updated_at = current_timestamp WHERE id = ?",
+        [*fields.values(), model_id],
+    )
+
+
+def model_info(row: dict[str, Any]) -> ModelInfo:
+    """A models row (as a dict) back to a ModelInfo."""
+    meta = row.get("metadata_json")
+    return ModelInfo(
+        **{c: row.get(c) for c in MODEL_COLUMNS},
+        metadata=json.loads(meta) if isinstance(meta, str) else (meta or {}),
+    )
+
+
+def list_models(db: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    """Every model the archive knows, with its metadata."""
+    return fetch_dicts(db, "SELECT * FROM models ORDER BY id")
+
+
+def save_prompt_set(db: duckdb.DuckDBPyConnection, ps: PromptSet) -> None:
+    """Store a prompt-set version and its prompts once; a known version is left alone."""
+    known = db.execute(
+        "SELECT 1 FROM prompt_sets WHERE id = ? AND version_hash = ?", [ps.id, ps.version_hash]
+    ).fetchone()
+    if known:
+        return
+    db.execute(
+        "INSERT INTO prompt_sets (id, version_hash, title, source, credit, licence, mode, kind, path)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [ps.id, ps.version_hash, ps.title, ps.source, ps.credit, ps.licence, ps.mode, ps.kind,
+         ps.path],
+    )  # fmt: skip
+    db.executemany(
+        "INSERT OR IGNORE INTO prompts VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [
+            [ps.version_hash, p.position, p.key, p.title, p.content, p.content_hash,
+             to_json(p.meta or None)]
+            for p in ps.prompts
+        ],
+    )  # fmt: skip
+
+
+def load_prompt_set(db: duckdb.DuckDBPyConnection, set_id: str, version_hash: str) -> PromptSet:
+    """A stored prompt-set version, exactly as it was run."""
+    head = fetch_dicts(
+        db, "SELECT * FROM prompt_sets WHERE id = ? AND version_hash = ?", [set_id, version_hash]
+    )
+    if not head:
+        raise KeyError(f"prompt set {set_id}@{version_hash} is not in the archive")
+    rows = fetch_dicts(
+        db, "SELECT * FROM prompts WHERE set_hash = ? ORDER BY position", [version_hash]
+    )
+    prompts = tuple(
+        Prompt(r["key"], r["position"], r["content"], r["title"],
+               json.loads(r["meta_json"]) if r["meta_json"] else {})
+        for r in rows
+    )  # fmt: skip
+    h = head[0]
+    return PromptSet(
+        id=h["id"], title=h["title"], mode=h["mode"], kind=h["kind"], prompts=prompts,
+        source=h["source"], credit=h["credit"], licence=h["licence"], path=h["path"],
+    )  # fmt: skip
+
+
+@dataclass
+class RunRecord:
+    """A run as stored: what was asked for, so it can be resumed or replayed."""
+
+    id: str
+    name: str | None
+    kind: str
+    set_id: str | None
+    set_hash: str | None
+    condition: str | None
+    repeats: int | None
+    temperature: float | None
+    seed: int | None
+    max_tokens: int | None
+    concurrency: int | None
+    total_cells: int | None
+    warmup_set_id: str | None = None
+    warmup_set_hash: str | None = None
+    created_by: str | None = None
+    params: dict[str, Any] | None = None
+
+
+def create_run(db: duckdb.DuckDBPyConnection, run: RunRecord) -> None:
+    """Record a new run."""
+    data = asdict(run)
+    params = data.pop("params")
+    cols = list(data)
+    db.execute(
+        f"INSERT INTO runs ({', '.join(cols)}, params_json) "
+        f"VALUES ({', '.join('?' for _ in cols)}, ?)",
+        [*data.values(), to_json(params)],
+    )
+
+
+def get_run(db: duckdb.DuckDBPyConnection, run_id: str) -> RunRecord | None:
+    """One run by id (or None)."""
+    rows = fetch_dicts(db, "SELECT * FROM runs WHERE id = ?", [run_id])
+    if not rows:
+        return None
+    r = rows[0]
+    fields = {k: r[k] for k in RunRecord.__dataclass_fields__ if k != "params"}
+    return RunRecord(**fields, params=json.loads(r["params_json"]) if r["params_json"] else {})
+
+
+def list_runs(db: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    """Every run with cells planned, finished with a response, and finished with an error."""
+    return fetch_dicts(
+        db,
+        """
+        WITH cells AS (
+            SELECT c.run_id, m.cell_key,
+                   bool_or(m.error IS NULL) AS ok, bool_or(m.error IS NOT NULL) AS failed
+            FROM messages m JOIN conversations c ON c.id = m.conversation_id
+            WHERE m.role = 'assistant' AND m.cell_key IS NOT NULL
+            GROUP BY c.run_id, m.cell_key
+        )
+        SELECT r.id, r.name, r.kind, r.created_at, r.set_id, r.condition, r.repeats,
+               coalesce(r.total_cells, 0) AS total,
+               count(*) FILTER (WHERE cells.ok) AS done,
+               count(*) FILTER (WHERE NOT cells.ok AND cells.failed) AS errors
+        FROM runs r LEFT JOIN cells ON cells.run_id = r.id
+        GROUP BY ALL ORDER BY r.created_at DESC, r.id
+        """,
+    )
+
+
+def cell_outcomes(db: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, str]:
+    """cell_key → 'done' or 'error' (latest attempt wins) for one run."""
+    rows = db.execute(
+        """
+        SELECT m.cell_key, arg_max(m.error IS NULL, m.attempt)
+        FROM messages m JOIN conversations c ON c.id = m.conversation_id
+        WHERE c.run_id = ? AND m.role = 'assistant' AND m.cell_key IS NOT NULL
+        GROUP BY m.cell_key
+        """,
+        [run_id],
+    ).fetchall()
+    return {key: "done" if ok else "error" for key, ok in rows}
+
+
+def conversation_ids(db: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, str]:
+    """conv_key → conversation id for the conversations a run has started."""
+    rows = db.execute(
+        "SELECT conv_key, id FROM conversations WHERE run_id = ?", [run_id]
+    ).fetchall()
+    return dict(rows)
+
+
+def history(db: duckdb.DuckDBPyConnection, conversation_id: str) -> list[dict[str, Any]]:
+    """The messages that made it into a conversation: per position, its successful row."""
+    return fetch_dicts(
+        db,
+        """
+        SELECT * FROM messages
+        WHERE conversation_id = ? AND error IS NULL
+        QUALIFY row_number() OVER (PARTITION BY seq ORDER BY attempt DESC) = 1
+        ORDER BY seq
+        """,
+        [conversation_id],
+    )
+
+
+def messages(db: duckdb.DuckDBPyConnection, conversation_id: str) -> list[dict[str, Any]]:
+    """Every row of a conversation, failed attempts included, in order."""
+    return fetch_dicts(
+        db,
+        "SELECT * FROM messages WHERE conversation_id = ? ORDER BY seq, attempt",
+        [conversation_id],
+    )
+
+
+def fetch_dicts(
+    db: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None
+) -> list[dict[str, Any]]:
+    """Run a query and return rows as dicts."""
+    cur = db.execute(sql, params or [])
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]

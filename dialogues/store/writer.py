@@ -1,0 +1,104 @@
+"""Group commit: finished calls are written by one thread, as soon as it is free.
+
+When calls finish slowly each is committed on its own; when they finish faster than a commit
+takes, the ones that arrived meanwhile share the next transaction. Nothing waits on a timer,
+so a killed process loses at most the calls whose commit had not yet begun.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from dialogues.store import db as store_db
+
+Rows = dict[str, list[dict[str, Any]]]  # table → rows
+
+
+@dataclass
+class Batch:
+    """Rows for several tables that must land together."""
+
+    rows: Rows = field(default_factory=dict)
+    done: Callable[[BaseException | None], None] | None = None
+
+
+class ArchiveWriter:
+    """A background thread that commits batches of rows in arrival order."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._queue: queue.Queue[Batch | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._loop, name="archive-writer", daemon=True)
+        self.error: BaseException | None = None
+        self.commits = 0
+        self._thread.start()
+
+    def submit(self, batch: Batch) -> None:
+        """Queue rows for the next commit."""
+        if self.error is not None:
+            raise self.error
+        self._queue.put(batch)
+
+    def close(self) -> None:
+        """Write everything queued, then stop; re-raises a write failure."""
+        self._queue.put(None)
+        self._thread.join()
+        if self.error is not None:
+            raise self.error
+
+    def _loop(self) -> None:
+        stopping = False
+        while not stopping:
+            first = self._queue.get()
+            batches = [] if first is None else [first]
+            stopping = first is None
+            while True:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    stopping = True
+                else:
+                    batches.append(nxt)
+            if batches:
+                self._commit(batches)
+
+    def _commit(self, batches: list[Batch]) -> None:
+        failure: BaseException | None = None
+        try:
+            with store_db.transaction(self.path) as db:
+                for table, rows in _merge(batches).items():
+                    insert_rows(db, table, rows)
+            self.commits += 1
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller, not swallowed
+            failure = self.error = exc
+        for b in batches:
+            if b.done is not None:
+                b.done(failure)
+
+
+def _merge(batches: list[Batch]) -> Rows:
+    # Conversations first: messages refer to them.
+    merged: Rows = {}
+    for b in batches:
+        for table, rows in b.rows.items():
+            merged.setdefault(table, []).extend(rows)
+    order = ["models", "conversations", "messages"]
+    return {t: merged[t] for t in sorted(merged, key=lambda t: order.index(t) if t in order else 99)}
+
+
+def insert_rows(db: duckdb.DuckDBPyConnection, table: str, rows: list[dict[str, Any]]) -> None:
+    """Insert dict rows that share their keys into one table."""
+    if not rows:
+        return
+    cols = list(rows[0])
+    sql = f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})"
+    db.executemany(sql, [[r[c] for c in cols] for r in rows])
