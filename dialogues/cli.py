@@ -37,6 +37,10 @@ class Group(click.Group):
             return super().invoke(ctx)
         except ArchiveError as exc:
             fail(str(exc), EXIT_ARCHIVE)
+        except Exception as exc:
+            if "read-only mode" in str(exc):
+                fail(f"archive {ctx.obj['archive']} is read-only; nothing was written", EXIT_ARCHIVE)
+            raise
         except UserError as exc:
             fail(str(exc), EXIT_USER)
 

@@ -307,6 +307,9 @@ async def _call(
         reply, used = await call_with_retries(provider, request, gen, attempts=attempts_allowed)
     except ProviderError as exc:
         return _error_row(conv_id, seq, attempt, turn, provider, str(exc), exc.kind, request, gen)
+    except Exception as exc:  # noqa: BLE001 - one broken call must not sink the batch
+        text = f"{type(exc).__name__}: {exc}"
+        return _error_row(conv_id, seq, attempt, turn, provider, text, "internal", request, gen)
     return _reply_row(conv_id, seq, attempt, turn, provider, reply, used, request, gen)
 
 

@@ -62,7 +62,9 @@ def _open(path: Path, read_only: bool, timeout: float) -> duckdb.DuckDBPyConnect
 def _check_writable(path: Path) -> bool:
     """True if we may write the file; a read-only file is opened read-only."""
     if path.exists():
-        return os.access(path, os.W_OK)
+        # Mode bits as well as access(): root may write anything, but a file someone made
+        # read-only is meant to stay unchanged.
+        return os.access(path, os.W_OK) and bool(path.stat().st_mode & 0o222)
     parent = path.parent
     if not parent.exists():
         try:

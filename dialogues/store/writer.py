@@ -96,9 +96,10 @@ def _merge(batches: list[Batch]) -> Rows:
 
 
 def insert_rows(db: duckdb.DuckDBPyConnection, table: str, rows: list[dict[str, Any]]) -> None:
-    """Insert dict rows that share their keys into one table."""
-    if not rows:
-        return
-    cols = list(rows[0])
-    sql = f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})"
-    db.executemany(sql, [[r[c] for c in cols] for r in rows])
+    """Insert dict rows into one table; rows with different keys go in separate statements."""
+    shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        shapes.setdefault(tuple(row), []).append(row)
+    for cols, same in shapes.items():
+        sql = f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})"
+        db.executemany(sql, [[r[c] for c in cols] for r in same])

@@ -1,0 +1,60 @@
+"""Shared fixtures: a real archive file per test, real embedded models, tiny prompt sets."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+# No test may reach a real Ollama or a real hosted API by accident.
+os.environ.setdefault("OLLAMA_HOST", "http://127.0.0.1:9")
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+SMOL = "gguf/smollm2-135m-instruct"
+GEMMA = "gguf/gemma3-270m"
+
+
+@pytest.fixture
+def archive(tmp_path: Path) -> Path:
+    """A fresh archive file path (created on first connect)."""
+    return tmp_path / "archive" / "test.duckdb"
+
+
+@pytest.fixture
+def tiny_set(tmp_path: Path) -> Path:
+    """A two-prompt, one-conversation prompt set file."""
+    path = tmp_path / "tiny.yaml"
+    path.write_text(
+        "id: tiny\ntitle: Tiny\nmode: conversation\nkind: battery\nprompts:\n"
+        "  - id: a\n    text: Say hello in three words.\n"
+        "  - id: b\n    text: Now say goodbye.\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+@pytest.fixture
+def independent_set(tmp_path: Path) -> Path:
+    """A two-prompt set where every prompt is its own conversation."""
+    path = tmp_path / "indep.yaml"
+    path.write_text(
+        "id: indep\ntitle: Independent\nmode: independent\nprompts:\n"
+        "  - id: q1\n    text: What is two plus two?\n"
+        "  - id: q2\n    text: Name a colour.\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+
+def need_chromium() -> str:
+    """Path of Debian's chromium; skip without it, except in CI where it is a setup failure."""
+    path = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
+    if path:
+        return path
+    if os.environ.get("CI"):
+        pytest.fail("chromium is not installed; scripts/test installs it with apt-get")
+    pytest.skip("chromium is not installed (scripts/test installs it)")
