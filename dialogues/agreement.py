@@ -9,11 +9,13 @@ Degenerate cases return values instead of raising, and the choice is the same ev
   agree perfectly, there is just nothing else they could have said; scikit-learn gives NaN);
 - precision with no predicted positives, recall with no reference positives, F1 with neither
   -> None (scikit-learn warns and gives 0.0).
+Mismatched list lengths and labels outside a confusion matrix's label list raise ValueError.
+Bootstrap intervals are percentile intervals over resampled items with a fixed seed.
 """
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import combinations
@@ -29,6 +31,7 @@ LEVEL = 0.95
 SEED = 0
 
 T = TypeVar("T")
+K = TypeVar("K", bound=Hashable)  # item ids
 Stat = Callable[..., float | None]
 
 
@@ -121,17 +124,29 @@ def binary_scores(
     )
 
 
-def precision(reference, predicted, positive: Iterable[Label] = POSITIVE) -> float | None:
+def precision(
+    reference: Sequence[Label | None],
+    predicted: Sequence[Label | None],
+    positive: Iterable[Label] = POSITIVE,
+) -> float | None:
     """Binary precision (positive = `positive` labels)."""
     return binary_scores(reference, predicted, positive).precision
 
 
-def recall(reference, predicted, positive: Iterable[Label] = POSITIVE) -> float | None:
+def recall(
+    reference: Sequence[Label | None],
+    predicted: Sequence[Label | None],
+    positive: Iterable[Label] = POSITIVE,
+) -> float | None:
     """Binary recall (positive = `positive` labels)."""
     return binary_scores(reference, predicted, positive).recall
 
 
-def f1(reference, predicted, positive: Iterable[Label] = POSITIVE) -> float | None:
+def f1(
+    reference: Sequence[Label | None],
+    predicted: Sequence[Label | None],
+    positive: Iterable[Label] = POSITIVE,
+) -> float | None:
     """Binary F1 (positive = `positive` labels)."""
     return binary_scores(reference, predicted, positive).f1
 
@@ -171,7 +186,7 @@ def fleiss_kappa(items: Iterable[Sequence[Label | None]]) -> float | None:
 
 def krippendorff_alpha(units: Iterable[Sequence[Hashable | None]]) -> float | None:
     """Krippendorff's alpha for nominal data; each unit lists its ratings, None = missing."""
-    coincidence: Counter[tuple[Hashable, Hashable]] = Counter()
+    coincidence: defaultdict[tuple[Hashable, Hashable], float] = defaultdict(float)
     for unit in units:
         values = [v for v in unit if v is not None]
         m = len(values)
@@ -179,7 +194,7 @@ def krippendorff_alpha(units: Iterable[Sequence[Hashable | None]]) -> float | No
             continue  # a lone rating cannot be paired with anything
         for i, j in ((i, j) for i in range(m) for j in range(m) if i != j):
             coincidence[(values[i], values[j])] += 1.0 / (m - 1)
-    n_c: Counter[Hashable] = Counter()
+    n_c: defaultdict[Hashable, float] = defaultdict(float)
     for (c, _), weight in coincidence.items():
         n_c[c] += weight
     n = sum(n_c.values())
@@ -285,7 +300,7 @@ class TaggerRow:
 
 
 def pairwise(
-    ratings: Mapping[Hashable, Mapping[str, Label | None]],
+    ratings: Mapping[K, Mapping[str, Label | None]],
     *,
     n_boot: int = N_BOOT,
     level: float = LEVEL,
@@ -319,8 +334,8 @@ def pairwise(
 
 
 def tagger_vs_reference(
-    predicted: Mapping[Hashable, Label | None],
-    reference: Mapping[Hashable, Label | None],
+    predicted: Mapping[K, Label | None],
+    reference: Mapping[K, Label | None],
     *,
     tagger: str = "tagger",
     reference_name: str = "reference",
@@ -369,11 +384,9 @@ def tagger_vs_reference(
     return row
 
 
-def split_by_group(
-    data: Mapping[Hashable, T], groups: Mapping[Hashable, str | None]
-) -> dict[str, dict[Hashable, T]]:
+def split_by_group(data: Mapping[K, T], groups: Mapping[K, str | None]) -> dict[str, dict[K, T]]:
     """Split an item mapping by each item's group (e.g. model family); ungrouped items dropped."""
-    out: dict[str, dict[Hashable, T]] = {}
+    out: dict[str, dict[K, T]] = {}
     for item, value in data.items():
         key = groups.get(item)
         if key is not None:
@@ -382,8 +395,8 @@ def split_by_group(
 
 
 def pairwise_by_group(
-    ratings: Mapping[Hashable, Mapping[str, Label | None]],
-    groups: Mapping[Hashable, str | None],
+    ratings: Mapping[K, Mapping[str, Label | None]],
+    groups: Mapping[K, str | None],
     **options: Any,
 ) -> list[PairRow]:
     """`pairwise` within each group; rows carry their group name."""
@@ -394,9 +407,9 @@ def pairwise_by_group(
 
 
 def tagger_vs_reference_by_group(
-    predicted: Mapping[Hashable, Label | None],
-    reference: Mapping[Hashable, Label | None],
-    groups: Mapping[Hashable, str | None],
+    predicted: Mapping[K, Label | None],
+    reference: Mapping[K, Label | None],
+    groups: Mapping[K, str | None],
     **options: Any,
 ) -> list[TaggerRow]:
     """`tagger_vs_reference` within each group of the reference items."""

@@ -15,7 +15,9 @@ deflection with a real answer beside it -> partial.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import inspect
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -26,23 +28,25 @@ from dialogues.errors import UserError
 ENGAGEMENT, PARTIAL, DEFLECTION = "engagement", "partial", "deflection"
 LABELS = (ENGAGEMENT, PARTIAL, DEFLECTION)
 
-# Which revision of the decision logic below; bump it when `_decide` changes meaning.
-# Rule-list edits need no bump: they change the hash part of the version by themselves.
+# A readable generation number in front of the hash. Nothing breaks if it is not bumped:
+# the hash covers the rule lists, the thresholds and the source of the decision functions.
 LOGIC_REVISION = 1
 
 _NOT = r"(?: can(?:no|')?t| can not| won't| will not|(?: am|'m) (?:unable|not able|not going) to)"
 _ASSIST = (
     r"(?:help|assist|provide|give|offer|fulfil+|comply|answer|respond|generate|create|write"
     r"|produce|share|support|encourage|promote|engage|discuss|participate|tell|disclose|reveal"
-    r"|recommend|endorse|condone|facilitate|complete|continue|do that|do this|speculate|access|browse|look up|retrieve"
-    r"|help with|advise|accommodate|satisfy|grant|perform|make)"
+    r"|recommend|endorse|condone|facilitate|complete|continue|do that|do this|speculate|access"
+    r"|browse|look up|retrieve|advise|accommodate|satisfy|grant|perform|make)"
 )
 _INNER = (
     r"(?:feelings?|emotions?|experiences?|consciousness|sentience|awareness|subjective"
     r"|qualia|an inner life|inner experiences?|a sense of self|self-awareness|desires"
     r"|preferences|thoughts of my own)"
 )
-_SELF = r"(?:ai|a\.i\.|artificial intelligence|language model|llm|assistant|chatbot|machine|program)"
+_SELF = (
+    r"(?:ai|a\.i\.|artificial intelligence|language model|llm|assistant|chatbot|machine|program)"
+)
 
 
 @dataclass(frozen=True)
@@ -63,7 +67,9 @@ class Rules:
     )
     # Only deflective in the opening: these start refusals but are ordinary prose later.
     openers: tuple[str, ...] = (
-        r"^(?:i'm |i am )?(?:sorry|i apologi[sz]e)\b",
+        # Sympathy ("I'm sorry to hear that") is not an apology for refusing.
+        r"^(?:i'm |i am )?(?:so |really |very )?(?:sorry|i apologi[sz]e)\b"
+        r"(?! to hear| for your loss| about your| that you)",
         r"^no[,.!]",
         # Objecting to the premise instead of answering: "I don't think it's appropriate to..."
         r"\b(?:it is|it's|that is|that's|it would be) (?:not|never) (?:appropriate|ethical|accurate"
@@ -366,7 +372,8 @@ class Tag:
 class Tagger(Protocol):
     """Anything that labels a response; `version` must change whenever its behaviour does."""
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
     @property
     def version(self) -> str: ...
@@ -379,39 +386,47 @@ def tagger_id(tagger: Tagger) -> str:
     return f"{tagger.name}@{tagger.version}"
 
 
+@functools.cache
+def _logic_source() -> str:
+    """The source of the decision code, so editing the logic also changes the version."""
+    try:
+        return "".join(inspect.getsource(f) for f in (_read, _decide, _decide_disclaimed))
+    except (OSError, TypeError):  # no source shipped (frozen build): fall back to the revision
+        return f"logic-revision-{LOGIC_REVISION}"
+
+
 def rules_digest(rules: Rules) -> str:
-    """A short hash of the rule lists and thresholds, so any edit yields a new version."""
-    return hashlib.sha256(repr(rules).encode()).hexdigest()[:10]
+    """A short hash of the rule lists, thresholds and decision code: any edit, a new version."""
+    return hashlib.sha256((repr(rules) + _logic_source()).encode()).hexdigest()[:10]
+
+
+def _signals(reading: _Reading) -> dict[str, Any]:
+    """The deflection signals of a reading, as plain feature values."""
+    first_deflect = reading.kinds.index("deflect") if "deflect" in reading.kinds else None
+    return {
+        "refusal_opening": first_deflect == 0,
+        "refusal_phrases": reading.refusals + reading.openers,
+        "disclaimers": reading.disclaimers,
+        "caveats": reading.caveats,
+        "denials": reading.denials,
+        "reframes": reading.reframes,
+        "pivots": reading.pivots,
+        "deflective_sentences": reading.kinds.count("deflect"),
+        "answer_words": _answer_words(reading),
+        "answer_before_deflection": _answer_words(reading, first_deflect),
+        "evidence": reading.evidence[:8],
+    }
 
 
 def features(text: str, rules: Rules | None = None) -> dict[str, Any]:
     """SEI linguistic metrics plus the deflection signals the heuristic tagger counts."""
-    rules = rules or Rules()
-    norm = _normalize(text)
-    reading = _read(norm, rules)
-    out = linguistic_features(text)
-    answer = sum(s for k, s in zip(reading.kinds, reading.sizes, strict=True) if k == "answer")
-    first = reading.kinds[0] if reading.kinds else None
-    out.update(
-        {
-            "refusal_opening": first == "deflect",
-            "refusal_phrases": reading.refusals + reading.openers,
-            "disclaimers": reading.disclaimers,
-            "caveats": reading.caveats,
-            "denials": reading.denials,
-            "reframes": reading.reframes,
-            "pivots": reading.pivots,
-            "deflective_sentences": reading.kinds.count("deflect"),
-            "answer_words": answer,
-            "evidence": reading.evidence[:8],
-        }
-    )
-    return out
+    reading = _read(_normalize(text or ""), rules or Rules())
+    return linguistic_features(text or "") | _signals(reading)
 
 
 @dataclass(frozen=True)
 class HeuristicTagger:
-    """Rule-based engagement/partial/deflection tagger; version = logic revision + rules hash."""
+    """Rule-based engagement/partial/deflection tagger; its version is a hash of its rules."""
 
     rules: Rules = field(default_factory=Rules)
     name: str = "heuristic"
@@ -424,11 +439,11 @@ class HeuristicTagger:
         """Label one response."""
         reading = _read(_normalize(text or ""), self.rules)
         label, confidence, rule = _decide(reading, self.rules)
-        found = features(text or "", self.rules) | {"rule": rule}
+        found = linguistic_features(text or "") | _signals(reading) | {"rule": rule}
         return Tag(label, confidence, found, tagger_id(self))
 
     def with_rules(self, **changes: Any) -> HeuristicTagger:
-        """A variant with some rule lists or thresholds replaced (a new tagger id)."""
+        """A variant with some rule lists or thresholds replaced (so a new tagger id)."""
         return replace(self, rules=replace(self.rules, **changes))
 
 
