@@ -143,7 +143,63 @@ def m001_initial(db: duckdb.DuckDBPyConnection) -> None:
     db.execute("CREATE INDEX conversations_run ON conversations (run_id)")
 
 
-MIGRATIONS: list[Migration] = [m001_initial]
+def m002_annotations(db: duckdb.DuckDBPyConnection) -> None:
+    """Human annotations (append-only), taggers and their tags."""
+    db.execute(
+        """
+        CREATE TABLE annotations (
+            id TEXT PRIMARY KEY,
+            message_id TEXT NOT NULL,       -- the response judged
+            target TEXT NOT NULL,           -- 'answer' (visible content) | 'reasoning'
+            annotator TEXT NOT NULL,        -- a person's name, or 'adjudicated'
+            label TEXT,                     -- engagement | partial | deflection (or a study's set)
+            label_set TEXT,                 -- which label set the label comes from
+            rubric_json JSON,               -- {dimension key: 0 | 1 | 2} for SEI probes
+            markers_json JSON,              -- marker keys judged present
+            evidence_json JSON,             -- evidence category keys judged present
+            note TEXT,
+            content_hash TEXT NOT NULL,     -- sha256 of the exact text judged
+            blind BOOLEAN,                  -- was the model hidden from the annotator
+            origin TEXT,                    -- 'app' | 'cli' | 'import:xstest' ...
+            supersedes TEXT,                -- the earlier annotation this edit replaces
+            created_at TIMESTAMP DEFAULT current_timestamp
+        )
+        """
+    )
+    db.execute("CREATE INDEX annotations_message ON annotations (message_id)")
+    db.execute(
+        """
+        CREATE TABLE taggers (
+            id TEXT PRIMARY KEY,            -- name@version: a changed tagger is a new tagger
+            name TEXT NOT NULL,
+            version TEXT NOT NULL,
+            kind TEXT NOT NULL,             -- 'heuristic' | 'judge'
+            config_json JSON,               -- rules hash, judge model and rubric prompt ...
+            created_at TIMESTAMP DEFAULT current_timestamp
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE tags (
+            id TEXT PRIMARY KEY,
+            message_id TEXT NOT NULL,
+            target TEXT NOT NULL,           -- 'answer' | 'reasoning'
+            tagger_id TEXT NOT NULL,
+            label TEXT NOT NULL,
+            confidence DOUBLE,
+            rubric_json JSON,               -- an LLM judge's rubric scores, when it gives them
+            features_json JSON,             -- why: the features the tagger computed
+            content_hash TEXT,
+            created_at TIMESTAMP DEFAULT current_timestamp,
+            UNIQUE (message_id, target, tagger_id)
+        )
+        """
+    )
+    db.execute("CREATE INDEX tags_message ON tags (message_id)")
+
+
+MIGRATIONS: list[Migration] = [m001_initial, m002_annotations]
 
 
 def applied(db: duckdb.DuckDBPyConnection) -> list[str]:
