@@ -199,7 +199,17 @@ def m002_annotations(db: duckdb.DuckDBPyConnection) -> None:
     db.execute("CREATE INDEX tags_message ON tags (message_id)")
 
 
-MIGRATIONS: list[Migration] = [m001_initial, m002_annotations]
+def m003_dialogue_state(db: duckdb.DuckDBPyConnection) -> None:
+    """How a conversation ended, and which side of a dialogue each message belongs to."""
+    # 'running' | 'finished' | 'stopped' (empty reply, researcher) | 'error'
+    db.execute("ALTER TABLE conversations ADD COLUMN status TEXT")
+    db.execute("ALTER TABLE conversations ADD COLUMN stop_reason TEXT")
+    # 'a' | 'b': the side that spoke, or the side a researcher's message was delivered to;
+    # needed because the same model may take both sides.
+    db.execute("ALTER TABLE messages ADD COLUMN side TEXT")
+
+
+MIGRATIONS: list[Migration] = [m001_initial, m002_annotations, m003_dialogue_state]
 
 
 def applied(db: duckdb.DuckDBPyConnection) -> list[str]:
