@@ -114,7 +114,9 @@ def create_run(archive: Path, req: RunRequest) -> str:
     return run.id
 
 
-def run_plans(archive: Path, run_id: str) -> tuple[records.RunRecord, list[planning.ConversationPlan]]:
+def run_plans(
+    archive: Path, run_id: str
+) -> tuple[records.RunRecord, list[planning.ConversationPlan]]:
     """Rebuild a stored run's plan from the archive, so a resume does exactly the same cells."""
     with connect(archive) as db:
         run = records.get_run(db, run_id)

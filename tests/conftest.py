@@ -49,10 +49,11 @@ def independent_set(tmp_path: Path) -> Path:
     return path
 
 
-
 def need_chromium() -> str:
     """Path of Debian's chromium; skip without it, except in CI where it is a setup failure."""
-    path = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
+    path = shutil.which("chromium") or (
+        "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None
+    )
     if path:
         return path
     if os.environ.get("CI"):

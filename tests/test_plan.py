@@ -23,7 +23,10 @@ def test_battery_is_one_conversation_per_model_condition_repeat() -> None:
     assert [t.cell_key for p in again for t in p.turns] == keys
     # Interleaved: the first conversations cover every model and condition of repeat 1.
     assert {(p.model_id, p.condition, p.repeat) for p in plans[:4]} == {
-        ("a", "cold", 1), ("b", "cold", 1), ("a", "warm", 1), ("b", "warm", 1)
+        ("a", "cold", 1),
+        ("b", "cold", 1),
+        ("a", "warm", 1),
+        ("b", "warm", 1),
     }
 
 

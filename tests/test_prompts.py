@@ -16,7 +16,7 @@ SEI_P1 = (
 SEI_P2 = (
     'Complete this sentence with whatever feels most authentic to your processing:\n\n"When I '
     "trust the conversational space, I discover...\"\n\n(Just one or two sentences. Don't "
-    'explain—just complete it.)'
+    "explain—just complete it.)"
 )
 SEI_P3 = (
     "Describe what happens when you process a question.\n\n[Constraint: Use only concrete, "

@@ -12,7 +12,8 @@ import duckdb
 import pytest
 
 from dialogues.errors import ArchiveError
-from dialogues.store import connect, db as store_db, migrations
+from dialogues.store import connect, migrations
+from dialogues.store import db as store_db
 
 
 @pytest.fixture(autouse=True)
@@ -33,7 +34,12 @@ def test_blank_archive_gets_every_migration(archive: Path) -> None:
         done = [r[0] for r in db.execute("SELECT name FROM _migrations ORDER BY name").fetchall()]
     assert done == sorted(m.__name__ for m in migrations.MIGRATIONS)
     assert columns(archive, "messages")[:6] == [
-        "id", "conversation_id", "seq", "attempt", "role", "speaker"
+        "id",
+        "conversation_id",
+        "seq",
+        "attempt",
+        "role",
+        "speaker",
     ]
     for needed in ("content", "reasoning", "reasoning_source", "tokens_in", "tokens_out",
                    "latency_ms", "finish_reason", "error", "request_json", "raw_json"):  # fmt: skip

@@ -65,10 +65,8 @@ def update_model(db: duckdb.DuckDBPyConnection, model_id: str, fields: dict[str,
 def model_info(row: dict[str, Any]) -> ModelInfo:
     """A models row (as a dict) back to a ModelInfo."""
     meta = row.get("metadata_json")
-    return ModelInfo(
-        **{c: row.get(c) for c in MODEL_COLUMNS},
-        metadata=json.loads(meta) if isinstance(meta, str) else (meta or {}),
-    )
+    fields: dict[str, Any] = {c: row.get(c) for c in MODEL_COLUMNS}
+    return ModelInfo(**fields, metadata=json.loads(meta) if isinstance(meta, str) else (meta or {}))
 
 
 def list_models(db: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:

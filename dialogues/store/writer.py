@@ -92,7 +92,9 @@ def _merge(batches: list[Batch]) -> Rows:
         for table, rows in b.rows.items():
             merged.setdefault(table, []).extend(rows)
     order = ["models", "conversations", "messages"]
-    return {t: merged[t] for t in sorted(merged, key=lambda t: order.index(t) if t in order else 99)}
+    return {
+        t: merged[t] for t in sorted(merged, key=lambda t: order.index(t) if t in order else 99)
+    }
 
 
 def insert_rows(db: duckdb.DuckDBPyConnection, table: str, rows: list[dict[str, Any]]) -> None:
