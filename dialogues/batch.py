@@ -39,6 +39,7 @@ class BatchOptions:
     models_file: Path | None = None
     as_json: bool = False
     quiet: bool = False
+    run_id_file: Path | None = None  # the run id is written here once the run exists
 
 
 def providers_for(
@@ -93,6 +94,8 @@ async def run(
 ) -> runner.Summary:
     """Prepare and execute a batch, with a progress bar on the terminal if asked."""
     run_id, providers = prepare(archive, opts)
+    if opts.run_id_file:
+        opts.run_id_file.write_text(run_id + "\n", encoding="utf-8")
     bar = _ProgressBar(run_id) if progress else None
     try:
         return await runner.execute(archive, run_id, providers, opts.retry_errors,

@@ -104,6 +104,8 @@ def models(ctx: click.Context, as_json: bool) -> None:
 @click.option("--retry-errors", is_flag=True, help="With --resume, also redo failed cells.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--run-id-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the run id to this file as soon as the run is created.")
 @click.pass_context
 def run(ctx: click.Context, **opts: Any) -> None:
     """Send a prompt set to one or more models, several times each, into the archive."""

@@ -1,0 +1,13 @@
+"""The workbench app: page config and navigation; each page lives in dialogues/ui/."""
+
+import streamlit as st
+
+st.set_page_config(page_title="dialogues", page_icon=":material/forum:", layout="wide")
+
+# The one list of pages: adding a page is adding a line.
+PAGES = [
+    st.Page("dialogues/ui/run_page.py", title="Run", icon=":material/play_arrow:", default=True),
+    st.Page("dialogues/ui/transcripts_page.py", title="Transcripts", icon=":material/article:"),
+]
+
+st.navigation(PAGES).run()

@@ -1,0 +1,49 @@
+"""Widgets every page shares: where the archive is, people-sized errors, text shown as text."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import streamlit as st
+
+from dialogues import config
+from dialogues.errors import UserError
+
+# Characters that would turn text into emphasis, code, links, tables, LaTeX or tags. Dots,
+# dashes and parentheses stay as they are so URLs in messages still read (and link) normally.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]#|<>~$])")
+
+
+def archive() -> Path:
+    """The archive this app works on (`dialogues app --archive`, or $DIALOGUES_ARCHIVE)."""
+    return config.archive_path()
+
+
+def show_archive() -> Path:
+    """Name the archive in the sidebar, so nobody wonders which file a page shows."""
+    path = archive()
+    st.sidebar.caption(f"Archive: `{path}`")
+    return path
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Show a UserError (locked or unreadable archive, bad prompt file …) as one line, then stop."""
+    try:
+        yield
+    except UserError as exc:
+        st.error(escape(str(exc)))
+        st.stop()
+
+
+def escape(text: str) -> str:
+    """Text safe inside markdown: characters that format or make tags are backslash-escaped."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+
+
+def plain(text: str) -> None:
+    """Show text exactly as written: never markdown, never HTML (a reply may hold <script>)."""
+    st.code(text, language=None, wrap_lines=True)
