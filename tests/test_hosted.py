@@ -7,7 +7,6 @@ import json
 import logging
 import time
 
-import httpx
 import pytest
 from servers import Answer, Drop, Fail, Malformed, OpenAIServer
 
@@ -78,7 +77,7 @@ def test_reasoning_inline_in_think_tags_is_recorded_as_tags(server):
     assert reply.content == "Perhaps."
     assert reply.reasoning == "Is there an inside?"
     assert reply.reasoning_source == "tags"
-    assert "<think>" in reply.raw["original_response"]["choices"][0]["message"]["content"]
+    assert "<think>" in reply.raw["choices"][0]["message"]["content"]
 
 
 def test_thinking_that_used_the_whole_budget_is_a_reply_not_an_error(server):
@@ -214,24 +213,3 @@ def test_scrub_secrets(monkeypatch):
         assert secret not in scrubbed
     assert scrub_secrets("plain words, 42 tokens") == "plain words, 42 tokens"
 
-
-def test_loopback_server_is_not_the_bottleneck():
-    """320 calls at concurrency 32 with 100 ms server delay: ideal 1.0 s."""
-
-    async def hammer(url: str, calls: int, concurrency: int) -> float:
-        gate = asyncio.Semaphore(concurrency)
-        body = {"model": "m", "messages": HELLO}
-        async with httpx.AsyncClient(limits=httpx.Limits(max_connections=concurrency)) as client:
-
-            async def one() -> None:
-                async with gate:
-                    r = await client.post(f"{url}/chat/completions", json=body)
-                    r.raise_for_status()
-
-            started = time.perf_counter()
-            await asyncio.gather(*(one() for _ in range(calls)))
-            return time.perf_counter() - started
-
-    with OpenAIServer(delay=0.1) as url:
-        elapsed = asyncio.run(hammer(url, 320, 32))
-    assert elapsed < 2.0, f"320 calls took {elapsed:.2f}s"

@@ -40,7 +40,7 @@ def make_set(tmp_path: Path, n: int) -> Path:
 def test_killed_batch_resumes_without_loss_or_duplicates(tmp_path: Path) -> None:
     archive = tmp_path / "a.duckdb"
     rng = random.Random(7)
-    prompts = make_set(tmp_path, 30)
+    prompts = make_set(tmp_path, 80)
     with OpenAIServer(default=Answer("steady", delay=0.1)) as url:
         args = ["--model", "openai/loopback", "--api-base", url, "--concurrency", "2",
                 "--max-tokens", "8", "--quiet"]  # fmt: skip
@@ -58,16 +58,16 @@ def test_killed_batch_resumes_without_loss_or_duplicates(tmp_path: Path) -> None
             assert len(runs) == 1
             run_id = runs[0]["id"]
             before = answered(archive)
-            assert 0 < before < 30
+            assert 0 < before < 80
             proc = cli(archive, "run", "--resume", run_id, "--quiet", "--json")
         out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
     summary = json.loads(out)
-    assert (summary["total"], summary["done"], summary["errors"]) == (30, 30, 0)
+    assert (summary["total"], summary["done"], summary["errors"]) == (80, 80, 0)
     with connect(archive) as db:
         keys = [r[0] for r in db.execute(
             "SELECT cell_key FROM messages WHERE role = 'assistant'").fetchall()]  # fmt: skip
         users = db.execute("SELECT count(*) FROM messages WHERE role = 'user'").fetchone()
         convs = db.execute("SELECT count(*) FROM conversations").fetchone()
-    assert len(keys) == 30 and len(set(keys)) == 30
-    assert users == (30,) and convs == (30,)
+    assert len(keys) == 80 and len(set(keys)) == 80
+    assert users == (80,) and convs == (80,)

@@ -65,27 +65,33 @@ def _secret_values() -> list[str]:
     return sorted(values, key=len, reverse=True)
 
 
-def scrub_secrets(text: str) -> str:
+def scrub_secrets(text: str, secrets: list[str] | None = None) -> str:
     """Replace credential-looking strings and the values of *_KEY/*_TOKEN env vars with ***."""
-    for value in _secret_values():
-        text = text.replace(value, "***")
+    for value in _secret_values() if secrets is None else secrets:
+        if value in text:
+            text = text.replace(value, "***")
     for pattern in _SECRET_PATTERNS:
         text = pattern.sub(lambda m: (m.group(1) if m.groups() else "") + "***", text)
     return text
 
 
-def scrub_payload(value: Any) -> Any:
+_AUTH_KEYS = {"api_key", "authorization", "x_api_key"}
+
+
+def scrub_payload(value: Any, secrets: list[str] | None = None) -> Any:
     """scrub_secrets applied to every string in a JSON-like structure; auth keys dropped."""
+    if secrets is None:
+        secrets = _secret_values()  # once per payload, not once per string
     if isinstance(value, str):
-        return scrub_secrets(value)
+        return scrub_secrets(value, secrets)
     if isinstance(value, dict):
         return {
-            k: scrub_payload(v)
+            k: scrub_payload(v, secrets)
             for k, v in value.items()
-            if str(k).lower().replace("-", "_") not in {"api_key", "authorization", "x_api_key"}
+            if str(k).lower().replace("-", "_") not in _AUTH_KEYS
         }
     if isinstance(value, list | tuple):
-        return [scrub_payload(v) for v in value]
+        return [scrub_payload(v, secrets) for v in value]
     return value
 
 
@@ -261,9 +267,9 @@ class HostedProvider:
             latency_ms=latency_ms,
             model_version=version,
         )
-        raw = response.model_dump()
-        if original is not None:
-            raw["original_response"] = original
+        # The provider's own body is the record; litellm's normalised copy only when it is
+        # missing (dumping the pydantic response costs more than the rest of the call).
+        raw = original if original is not None else response.model_dump()
         reply.raw = scrub_payload(raw)
         inline = _inline_content(original)
         if inline is not None:

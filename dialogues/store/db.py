@@ -56,7 +56,7 @@ def _open(path: Path, read_only: bool, timeout: float) -> duckdb.DuckDBPyConnect
             if not _is_lock_error(exc) or time.monotonic() >= deadline:
                 raise _describe(path, exc) from exc
         time.sleep(delay)
-        delay = min(delay * 2, 0.25)
+        delay = min(delay * 2, 0.05)
 
 
 def _check_writable(path: Path) -> bool:
@@ -104,9 +104,8 @@ def _migrate(path: Path, db: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnec
     return db
 
 
-@contextmanager
-def connect(path: Path, timeout: float | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
-    """One unit of work on the archive: open (migrating if needed), yield, close."""
+def open_connection(path: Path, timeout: float | None = None) -> duckdb.DuckDBPyConnection:
+    """Open the archive (migrating it on first use in this process); the caller closes it."""
     path = Path(path)
     writable = _check_writable(path)
     if not writable and not path.exists():
@@ -125,6 +124,17 @@ def connect(path: Path, timeout: float | None = None) -> Iterator[duckdb.DuckDBP
                 else:
                     db = _migrate(path, db)
                 _migrated.add(key)
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+@contextmanager
+def connect(path: Path, timeout: float | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """One unit of work on the archive: open (migrating if needed), yield, close."""
+    db = open_connection(path, timeout)
+    try:
         yield db
     finally:
         db.close()

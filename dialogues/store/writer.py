@@ -3,12 +3,17 @@
 When calls finish slowly each is committed on its own; when they finish faster than a commit
 takes, the ones that arrived meanwhile share the next transaction. Nothing waits on a timer,
 so a killed process loses at most the calls whose commit had not yet begun.
+
+Opening a DuckDB file costs ~25 ms (and closing checkpoints it), so during a burst the writer
+keeps its connection, but never for more than HOLD_S at a stretch: then it closes and pauses
+for GAP_S so the app (another process) can take its turn on the file lock.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +24,10 @@ import duckdb
 from dialogues.store import db as store_db
 
 Rows = dict[str, list[dict[str, Any]]]  # table → rows
+HOLD_S = 1.0  # longest stretch the writer keeps the file
+GAP_S = 0.15  # pause after letting go, long enough for another process's retry to get in
+IDLE_S = 0.3  # close when nothing arrived for this long
+ARROW_MIN_ROWS = 4  # executemany costs ~1 ms a row; an Arrow insert is one statement
 
 
 @dataclass
@@ -38,6 +47,8 @@ class ArchiveWriter:
         self._thread = threading.Thread(target=self._loop, name="archive-writer", daemon=True)
         self.error: BaseException | None = None
         self.commits = 0
+        self._db: duckdb.DuckDBPyConnection | None = None
+        self._held_since = 0.0
         self._thread.start()
 
     def submit(self, batch: Batch) -> None:
@@ -56,7 +67,11 @@ class ArchiveWriter:
     def _loop(self) -> None:
         stopping = False
         while not stopping:
-            first = self._queue.get()
+            try:
+                first = self._queue.get(timeout=IDLE_S if self._db is not None else None)
+            except queue.Empty:
+                self._release()
+                continue
             batches = [] if first is None else [first]
             stopping = first is None
             while True:
@@ -70,16 +85,35 @@ class ArchiveWriter:
                     batches.append(nxt)
             if batches:
                 self._commit(batches)
+            if self._db is not None and time.monotonic() - self._held_since > HOLD_S:
+                self._release()
+                time.sleep(GAP_S)
+        self._release()
+
+    def _release(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
 
     def _commit(self, batches: list[Batch]) -> None:
         failure: BaseException | None = None
         try:
-            with store_db.transaction(self.path) as db:
+            if self._db is None:
+                self._db = store_db.open_connection(self.path)
+                self._held_since = time.monotonic()
+            db = self._db
+            db.execute("BEGIN TRANSACTION")
+            try:
                 for table, rows in _merge(batches).items():
                     insert_rows(db, table, rows)
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
             self.commits += 1
         except BaseException as exc:  # noqa: BLE001 - handed to the caller, not swallowed
             failure = self.error = exc
+            self._release()
         for b in batches:
             if b.done is not None:
                 b.done(failure)
@@ -103,5 +137,16 @@ def insert_rows(db: duckdb.DuckDBPyConnection, table: str, rows: list[dict[str, 
     for row in rows:
         shapes.setdefault(tuple(row), []).append(row)
     for cols, same in shapes.items():
-        sql = f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})"
-        db.executemany(sql, [[r[c] for c in cols] for r in same])
+        names = ", ".join(cols)
+        if len(same) >= ARROW_MIN_ROWS:
+            import pyarrow as pa
+
+            frame = pa.Table.from_pylist(same)
+            db.register("_incoming", frame)
+            try:
+                db.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM _incoming")
+            finally:
+                db.unregister("_incoming")
+        else:
+            sql = f"INSERT INTO {table} ({names}) VALUES ({', '.join('?' for _ in cols)})"
+            db.executemany(sql, [[r[c] for c in cols] for r in same])

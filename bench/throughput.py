@@ -1,0 +1,105 @@
+"""Batch throughput: the workbench's runner vs a bare litellm.acompletion loop.
+
+A loopback OpenAI-compatible server answers every call after a fixed delay. The same calls go
+through `dialogues run`'s code path (planning, retries, storage, progress) and through a bare
+litellm loop, the floor the workbench is built on. Prints calls/s, the ideal, and the
+workbench's own overhead per call.
+
+    .venv/bin/python bench/throughput.py [--calls 500] [--delay 0.1] [--concurrency 1 8 32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from servers import Answer, OpenAIServer  # noqa: E402
+
+from dialogues import batch  # noqa: E402
+from dialogues.providers import hosted  # noqa: E402
+
+
+def prompt_file(folder: Path, n: int) -> Path:
+    """An independent prompt set of n prompts: n cells, one call each."""
+    lines = "".join(f"  - id: q{i}\n    text: Question {i}?\n" for i in range(n))
+    path = folder / "bench.yaml"
+    path.write_text(f"id: bench\nmode: independent\nprompts:\n{lines}")
+    return path
+
+
+async def bare_litellm(url: str, calls: int, concurrency: int) -> float:
+    """calls/s of litellm.acompletion with a semaphore: the floor."""
+    litellm = hosted._load_litellm()
+    sem = asyncio.Semaphore(concurrency)
+
+    async def one(i: int) -> None:
+        async with sem:
+            await litellm.acompletion(
+                model="openai/loopback",
+                api_base=url,
+                api_key="not-needed",
+                messages=[{"role": "user", "content": f"Question {i}?"}],
+                max_tokens=8,
+                num_retries=0,
+                max_retries=0,
+            )
+
+    started = time.perf_counter()
+    await asyncio.gather(*(one(i) for i in range(calls)))
+    return calls / (time.perf_counter() - started)
+
+
+def workbench(url: str, calls: int, concurrency: int, folder: Path) -> float:
+    """calls/s through the batch runner, archive writes included."""
+    archive = folder / f"bench-{concurrency}-{time.time_ns()}.duckdb"
+    opts = batch.BatchOptions(
+        prompt_ref=str(prompt_file(folder, calls)),
+        model_refs=("openai/loopback",),
+        api_base=url,
+        concurrency=concurrency,
+        max_tokens=8,
+    )
+    run_id, providers = batch.prepare(archive, opts)  # planning and run record, not timed
+    from dialogues import runner
+
+    started = time.perf_counter()
+    summary = asyncio.run(runner.execute(archive, run_id, providers))
+    elapsed = time.perf_counter() - started
+    assert summary.done == calls, summary
+    return calls / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=500)
+    parser.add_argument("--delay", type=float, default=0.1)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
+    args = parser.parse_args()
+    hosted._load_litellm()  # import cost (~5 s) is paid once, outside every timing
+    print(f"{args.calls} calls, server delay {args.delay * 1000:.0f} ms, {os.cpu_count()} cores")
+    print(f"{'conc':>5} {'ideal/s':>9} {'litellm/s':>10} {'workbench/s':>12} {'ratio':>6} "
+          f"{'overhead ms/call':>17}")  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp, OpenAIServer(default=Answer("ok"),
+                                                             delay=args.delay) as url:  # fmt: skip
+        folder = Path(tmp)
+        asyncio.run(bare_litellm(url, 20, 4))  # warm the connection pool and code paths
+        for conc in args.concurrency:
+            ideal = conc / args.delay if args.delay else float("inf")
+            bare = asyncio.run(bare_litellm(url, args.calls, conc))
+            ours = workbench(url, args.calls, conc, folder)
+            overhead = (1 / ours - 1 / bare) * 1000  # wall ms per call beyond the floor
+            print(f"{conc:>5} {ideal:>9.1f} {bare:>10.1f} {ours:>12.1f} {ours / bare:>6.2f} "
+                  f"{overhead:>17.2f}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
