@@ -8,6 +8,7 @@ st.set_page_config(page_title="dialogues", page_icon=":material/forum:", layout=
 PAGES = [
     st.Page("dialogues/ui/run_page.py", title="Run", icon=":material/play_arrow:", default=True),
     st.Page("dialogues/ui/transcripts_page.py", title="Transcripts", icon=":material/article:"),
+    st.Page("dialogues/ui/dialogue_page.py", title="Dialogue", icon=":material/forum:"),
 ]
 
 st.navigation(PAGES).run()

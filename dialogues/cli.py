@@ -37,12 +37,12 @@ class Group(click.Group):
             return super().invoke(ctx)
         except ArchiveError as exc:
             fail(str(exc), EXIT_ARCHIVE)
+        except UserError as exc:  # before Exception, which would swallow it
+            fail(str(exc), EXIT_USER)
         except Exception as exc:
             if "read-only mode" in str(exc):
                 fail(f"archive {ctx.obj['archive']} is read-only; nothing was written", EXIT_ARCHIVE)
             raise
-        except UserError as exc:
-            fail(str(exc), EXIT_USER)
 
 
 @click.group(cls=Group)
@@ -176,6 +176,205 @@ def app(ctx: click.Context, port: int, host: str) -> None:
            "--browser.gatherUsageStats", "false"]  # fmt: skip
     click.echo(f"workbench on http://{host}:{port}  (archive: {archive_of(ctx)})")
     raise SystemExit(subprocess.call(cmd, env=env))
+
+
+@cli.command()
+@click.option("--a", "model_a", required=True, help="Model A (gets the opening).")
+@click.option("--b", "model_b", required=True, help="Model B.")
+@click.option("--rounds", type=click.IntRange(1), default=3, show_default=True,
+              help="A round is A speaking, then B.")  # fmt: skip
+@click.option("--opening", required=True, help="The opening for A: text or a file.")
+@click.option("--frame", default=None, help='Wraps each reply: "The other model said: {reply}".')
+@click.option("--temperature", type=float, default=0.7, show_default=True)
+@click.option("--seed", type=int, default=None)
+@click.option("--max-tokens", type=click.IntRange(1), default=256, show_default=True)
+@click.option("--timeout", type=float, default=120.0, show_default=True, help="Per call, s.")
+@click.option("--system-a", default=None, help="System prompt for A.")
+@click.option("--system-b", default=None, help="System prompt for B.")
+@click.option("--api-base", default=None, help="OpenAI-compatible server for hosted models.")
+@click.option("--name", default=None, help="A name for the run.")
+@click.option("--json", "as_json", is_flag=True, help="Print the conversation id and turns.")
+@click.pass_context
+def dialogue(ctx: click.Context, as_json: bool, **opts: Any) -> None:
+    """Let two models talk for N rounds, each reply passed to the other, into the archive."""
+    from dialogues import dialogue as dlg
+    from dialogues.providers import registry
+
+    text, source = dlg.read_opening(opts.pop("opening"))
+    setup = dlg.DialogueSetup(a=opts.pop("model_a"), b=opts.pop("model_b"), opening=text,
+                              opening_source=source, timeout_s=opts.pop("timeout"), **opts)  # fmt: skip
+    show = None if as_json else _echo_turn
+    session = dlg.run_dialogue(archive_of(ctx), setup,
+                               catalogue=registry.load_catalogue(ctx.obj["models_file"]),
+                               on_turn=show)  # fmt: skip
+    if as_json:
+        print_json({"conversation": session.conversation_id,
+                    "turns": dlg.turns_json(session.turns)})  # fmt: skip
+    else:
+        click.echo(f"dialogue {session.conversation_id}: {session.stop_reason}")
+    if session.status == "error":
+        sys.exit(EXIT_RUN_ERRORS)
+
+
+@cli.command()
+@click.argument("conversation")
+@click.option("--json", "as_json", is_flag=True, help="Print the new run, conversation and turns.")
+@click.pass_context
+def rerun(ctx: click.Context, conversation: str, as_json: bool) -> None:
+    """Replay a conversation's setup (models, parameters, seed, prompts) into a new run."""
+    from dialogues import replay
+    from dialogues.providers import registry
+
+    catalogue = registry.load_catalogue(ctx.obj["models_file"])
+    result = replay.rerun(archive_of(ctx), conversation, catalogue=catalogue)
+    if as_json:
+        print_json(replay.summary_json(archive_of(ctx), result))
+    else:
+        click.echo(f"rerun of {conversation}: run {result.run_id}, conversation "
+                   f"{result.conversation_id} ({result.stop_reason or result.status})")  # fmt: skip
+    if result.status == "error":
+        sys.exit(EXIT_RUN_ERRORS)
+
+
+def _echo_turn(turn: Any) -> None:
+    """One dialogue turn on the terminal as it arrives; thinking indented below."""
+    label = f"[{turn.side.upper()}] {turn.speaker}"
+    click.echo(f"{label}: {turn.content if turn.error is None else 'error: ' + turn.error}")
+    if turn.reasoning:
+        click.echo("    (thinking) " + turn.reasoning.replace("\n", "\n    "))
+
+
+@cli.group("export")
+def export_group() -> None:
+    """Write the archive out: markdown for people; JSONL, Parquet and CSV for analysis."""
+
+
+_RUN_OPTION = click.option("--run", "run_ids", multiple=True, help="Only this run (repeatable).")
+
+
+def _export(ctx: click.Context, kind: str, target: Path, run_ids: tuple[str, ...]) -> Any:
+    from dialogues import export
+    from dialogues.store import connect
+
+    writer = {"markdown": export.export_markdown, "jsonl": export.export_jsonl,
+              "parquet": export.export_parquet, "csv": export.export_csv}[kind]  # fmt: skip
+    with connect(archive_of(ctx)) as db:
+        return writer(db, target, run_ids or None)
+
+
+@export_group.command("markdown")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@_RUN_OPTION
+@click.pass_context
+def export_markdown(ctx: click.Context, folder: Path, run_ids: tuple[str, ...]) -> None:
+    """One markdown file per conversation under FOLDER, by run, with an index README.md."""
+    r = _export(ctx, "markdown", folder, run_ids)
+    click.echo(f"{r.conversations} conversations in {folder}: {r.written} files written, "
+               f"{r.unchanged} unchanged, {len(r.removed)} removed ({r.seconds:.1f} s)")  # fmt: skip
+
+
+@export_group.command("jsonl")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@_RUN_OPTION
+@click.pass_context
+def export_jsonl(ctx: click.Context, file: Path, run_ids: tuple[str, ...]) -> None:
+    """Every conversation as one JSON line: run, model, messages, annotations and tags nested."""
+    r = _export(ctx, "jsonl", file, run_ids)
+    click.echo(f"{r.rows['conversations']} conversations to {file} ({r.seconds:.1f} s)")
+
+
+@export_group.command("parquet")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@_RUN_OPTION
+@click.pass_context
+def export_parquet(ctx: click.Context, folder: Path, run_ids: tuple[str, ...]) -> None:
+    """One Parquet file per archive table, plus responses.parquet, under FOLDER."""
+    r = _export(ctx, "parquet", folder, run_ids)
+    counts = ", ".join(f"{t} {n}" for t, n in r.rows.items())
+    click.echo(f"{len(r.paths)} files in {folder}: {counts} ({r.seconds:.1f} s)")
+
+
+@export_group.command("csv")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@_RUN_OPTION
+@click.pass_context
+def export_csv(ctx: click.Context, file: Path, run_ids: tuple[str, ...]) -> None:
+    """The flat responses table (one row per model reply, labels per source) as CSV."""
+    r = _export(ctx, "csv", file, run_ids)
+    click.echo(f"{r.rows['responses']} responses to {file} ({r.seconds:.1f} s)")
+
+
+@cli.group("import")
+def import_group() -> None:
+    """Read data into the archive: all of a file or nothing, and never the same row twice."""
+
+
+@import_group.command("jsonl")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print what was added as JSON.")
+@click.pass_context
+def import_jsonl(ctx: click.Context, file: Path, as_json: bool) -> None:
+    """Read a `dialogues export jsonl` file back (keeps ids; importing twice adds nothing)."""
+    from dialogues import importers_jsonl
+
+    r = importers_jsonl.import_jsonl(archive_of(ctx), file)
+    if as_json:
+        print_json({"file": str(file), "lines": r.lines, "added": r.added})
+        return
+    added = ", ".join(f"{t} {n}" for t, n in r.added.items() if n) or "nothing new"
+    click.echo(f"{r.lines} lines from {file}: added {added} ({r.seconds:.1f} s)")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--run", "run_ids", multiple=True, help="Only this run (repeatable).")
+@click.option("--source", "sources", multiple=True,
+              help="Only this label source: human:NAME, adjudicated, tagger:ID (repeatable).")
+@click.option("--prompts", "set_ids", multiple=True, help="Only this prompt set (repeatable).")
+@click.option("--condition", "conditions", multiple=True, help="Only this condition (repeatable).")
+@click.option("--target", type=click.Choice(["answer", "reasoning"]), default="answer",
+              show_default=True, help="Labels of the visible answer or of the reasoning.")
+@click.pass_context
+def scores(ctx: click.Context, as_json: bool, target: str, **filters: tuple[str, ...]) -> None:
+    """Rates and SEI per model × condition × label source, with intervals and SEI inputs."""
+    from dialogues import compare
+    from dialogues.store.frames import Filters
+
+    rows = compare.archive_scores(archive_of(ctx), Filters(target=target, **filters))
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        click.echo("no labels or rubric scores match", err=True)
+    for line in compare.score_lines(rows):
+        click.echo(line)
+
+
+@cli.command("models-set")
+@click.argument("model")
+@click.option("--family", default=None, help="Architecture family, e.g. llama, qwen2.")
+@click.option("--parameters", default=None, help="Parameter count: 7000000000, 7B or 135M.")
+@click.option("--parameter-size", default=None, help="Size as printed, e.g. 7.6B.")
+@click.option("--quantization", default=None, help="e.g. Q4_K_M, fp16.")
+@click.option("--training", default=None, help="base, instruct, reasoning or abliterated.")
+@click.option("--notes", default=None, help="Free text.")
+@click.option("--json", "as_json", is_flag=True, help="Print the model afterwards as JSON.")
+@click.pass_context
+def models_set(ctx: click.Context, model: str, as_json: bool, **given: str | None) -> None:
+    """Set a model's metadata by hand ("" clears a field); later automatic refreshes keep it."""
+    from dialogues import compare
+
+    try:
+        fields = compare.model_fields(**{k: v for k, v in given.items() if v is not None})
+    except ValueError as exc:
+        fail(str(exc))
+    if not fields:
+        fail("nothing to set: pass --family, --parameters, --training … (see --help)")
+    row = compare.edit_model(archive_of(ctx), model, fields)
+    if as_json:
+        print_json(row)
+        return
+    click.echo(f"{model}: " + ", ".join(f"{k}={row[k]!r}" for k in fields))
 
 
 def main() -> None:

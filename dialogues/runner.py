@@ -130,6 +130,9 @@ def run_plans(
         )
     models = list((run.params or {}).get("models", []))
     plans = planning.build(prompt_set, models, run.condition or "cold", run.repeats or 1, warmup)
+    only = (run.params or {}).get("conv_keys")
+    if only:  # a rerun replays chosen conversations of the original plan, keys and seeds intact
+        plans = [p for p in plans if p.conv_key in only]
     return run, plans
 
 
