@@ -298,7 +298,8 @@ class DialogueSession:
                 self._finish("error" if turn.error else "stopped", reason)
                 return new
         if self.rounds_done >= self.setup.rounds:
-            self._finish("finished", f"completed {self.setup.rounds} rounds")
+            n = self.setup.rounds
+            self._finish("finished", f"completed {n} round{'s' if n != 1 else ''}")
         return new
 
     def step(self, on_turn: TurnFn | None = None) -> list[Turn]:

@@ -3,6 +3,7 @@ researcher checkpoints (core and app), re-runs and the CLI."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from conftest import GEMMA, SMOL
 from servers import Answer, Fail, OpenAIServer, Request
 from streamlit.testing.v1 import AppTest
 
-from dialogues import dialogue, replay
+from dialogues import batch, dialogue, replay
 from dialogues.cli import cli
 from dialogues.dialogue import DialogueSession, DialogueSetup
 from dialogues.errors import UserError
@@ -288,7 +289,7 @@ def test_cli_dialogue_json_and_rerun(archive: Path, server: OpenAIServer, tmp_pa
 
     plain = runner.invoke(cli, [*base, "dialogue", "--a", THINKER, "--b", LISTENER, "--rounds",
                                 "1", "--opening", "Hi", "--api-base", server.url])  # fmt: skip
-    assert plain.exit_code == 0 and "completed 1 rounds" in plain.output
+    assert plain.exit_code == 0 and "completed 1 round" in plain.output
     assert "[A] openai/thinker: visible 1" in plain.output
 
 
@@ -333,9 +334,7 @@ def test_page_checkpoint_inject_continue_stop_and_rerun(archive: Path, monkeypat
     at.button(key="dlg_start").click().run()
     assert not at.exception and not at.error
     conv_id = _conversation(at)
-    assert "round 1 of 3" in at.caption[1].value or any(
-        "round 1 of 3" in c.value for c in at.caption
-    )
+    assert any("round 1 of 3" in c.value for c in at.caption)
     assert len(at.chat_message) == 3  # the opening, A, B
 
     at.radio(key="dlg_inject_side").set_value("b")
@@ -370,3 +369,27 @@ def test_page_checkpoint_inject_continue_stop_and_rerun(archive: Path, monkeypat
     assert [r["request"]["params"] for r in model_rows(copy)] == [
         r["request"]["params"] for r in model_rows(rows)
     ]
+
+
+def test_page_reruns_a_batch_conversation_by_id(archive: Path, monkeypatch, tmp_path) -> None:
+    one = tmp_path / "one.yaml"
+    one.write_text("id: one\ntitle: One\nprompts:\n  - id: hi\n    text: Say <b>hi</b>.\n")
+    with OpenAIServer(default=Answer("<script>alert(1)</script> hello")) as url:
+        opts = batch.BatchOptions(prompt_ref=str(one), model_refs=("openai/x",), api_base=url,
+                                  max_tokens=8, seed=2)  # fmt: skip
+        summary = asyncio.run(batch.run(archive, opts))
+        with connect(archive) as db:
+            conv_id = records.conversation_ids(db, summary.run_id)["openai/x|cold|1|hi"]
+        at = _page(archive, monkeypatch)
+        at.text_input(key="dlg_conv_id").input(conv_id).run()
+        at.button(key="dlg_open").click().run()
+        assert at.error and "no dialogue" in at.error[0].value  # a batch is re-run, not continued
+        at.button(key="dlg_rerun_id").click().run()
+    assert not at.exception and at.success and "Re-ran" in at.success[0].value
+    new_id = at.session_state["dialogue_rerun"]
+    assert new_id != conv_id
+    shown = [c.value for c in at.code]
+    assert "<script>alert(1)</script> hello" in shown  # as text, in a code block
+    _, old_rows = stored(archive, conv_id)
+    _, new_rows = stored(archive, new_id)
+    assert [r["request"] for r in new_rows] == [r["request"] for r in old_rows]

@@ -101,8 +101,13 @@ def _rerun(path: Path, conversation_id: str) -> None:
          f"conversation {result.conversation_id}.", "ok")  # fmt: skip
 
 
-def _open(conversation_id: str) -> None:
-    st.session_state[CURRENT] = conversation_id.strip()
+def _open(path: Path, conversation_id: str) -> None:
+    try:
+        DialogueSession.load(path, conversation_id)  # only a dialogue can be continued here
+    except UserError as exc:
+        _say(str(exc))
+        return
+    st.session_state[CURRENT] = conversation_id
     st.session_state.pop(RERUN, None)
 
 
@@ -203,7 +208,7 @@ def other_conversation(path: Path) -> None:
     with st.expander("Open or re-run a conversation by id"):
         conv = st.text_input("Conversation id", key="dlg_conv_id").strip()
         left, right = st.columns(2)
-        left.button("Open dialogue", key="dlg_open", on_click=_open, args=(conv,),
+        left.button("Open dialogue", key="dlg_open", on_click=_open, args=(path, conv),
                     disabled=not conv)  # fmt: skip
         right.button("Re-run this conversation", key="dlg_rerun_id", on_click=_rerun,
                      args=(path, conv), disabled=not conv)  # fmt: skip
