@@ -325,6 +325,100 @@ def import_jsonl(ctx: click.Context, file: Path, as_json: bool) -> None:
     click.echo(f"{r.lines} lines from {file}: added {added} ({r.seconds:.1f} s)")
 
 
+@import_group.command("xstest")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--model", required=True, help="The model that wrote the completions.")
+@click.option("--family", default=None, help="Its architecture family (for by-family figures).")
+@click.option("--json", "as_json", is_flag=True, help="Print what was added as JSON.")
+@click.pass_context
+def import_xstest(
+    ctx: click.Context, file: Path, model: str, family: str | None, as_json: bool
+) -> None:
+    """Read an XSTest completions CSV with both annotators' labels and the adjudicated one."""
+    from dataclasses import asdict
+
+    from dialogues import importers
+
+    r = importers.import_xstest(archive_of(ctx), file, model, family=family)
+    if as_json:
+        print_json(asdict(r))
+        return
+    what = f"added {r.rows} responses with 3 labels each" if r.added else "already imported"
+    click.echo(f"{file}: {what} (run {r.run_id}, model {model})")
+
+
+@cli.command()
+@click.option("--auto", is_flag=True, required=True, help="Tag with an automatic tagger.")
+@click.option("--tagger", "tagger_name", default="heuristic", show_default=True,
+              help="heuristic, judge, or another registered tagger.")
+@click.option("--target", type=click.Choice(["answer", "reasoning", "both"]), default="answer",
+              show_default=True, help="The visible answer, the reasoning text, or both.")
+@click.option("--run", "run_id", default=None, help="Only responses of this run.")
+@click.option("--judge-model", default=None, help="With --tagger judge: the judging model.")
+@click.option("--rubric", is_flag=True, help="With --tagger judge: also score the SEI rubric.")
+@click.option("--api-base", default=None, help="OpenAI-compatible server for the judge.")
+@click.option("--concurrency", type=click.IntRange(1), default=4, show_default=True,
+              help="Judge calls at once.")
+@click.option("--labels", "labels_file", default=None, help="Label-set TOML (default labels.toml).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def tag(ctx: click.Context, auto: bool, tagger_name: str, target: str, run_id: str | None,
+        judge_model: str | None, rubric: bool, api_base: str | None, concurrency: int,
+        labels_file: str | None, as_json: bool) -> None:  # fmt: skip
+    """Tag every response not yet tagged by this tagger (a new tagger version tags again)."""
+    from dataclasses import asdict
+
+    from dialogues import autotag, judge, labels, tagging
+    from dialogues.providers import registry
+
+    if tagger_name == "judge":
+        chosen: Any = judge.build(
+            judge_model, catalogue=registry.load_catalogue(ctx.obj["models_file"]),
+            api_base=api_base, labels=labels.resolve(labels_file), rubric=rubric,
+            concurrency=concurrency,
+        )  # fmt: skip
+    else:
+        chosen = tagging.get_tagger(tagger_name)
+    done = autotag.tag_archive(archive_of(ctx), chosen, autotag.targets_for(target), run_id)
+    if as_json:
+        print_json([asdict(s) for s in done])
+        return
+    for s in done:
+        click.echo(f"{s.tagger} {s.target}: tagged {s.tagged}, failed {s.failed} "
+                   f"({s.seconds:.1f} s)")  # fmt: skip
+        for line in s.failures:
+            click.echo(f"  failed: {line}", err=True)
+
+
+@cli.command()
+@click.option("--reference", default="adjudicated", show_default=True,
+              help="Labels taggers are scored against: adjudicated or human:NAME.")
+@click.option("--target", type=click.Choice(["answer", "reasoning"]), default="answer",
+              show_default=True)
+@click.option("--divergence", is_flag=True, help="Add thinking-vs-answer divergence per model.")
+@click.option("--n-boot", type=click.IntRange(0), default=1000, show_default=True,
+              help="Bootstrap resamples for the intervals (0: none).")
+@click.option("--labels", "labels_file", default=None, help="Label-set TOML (default labels.toml).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def agreement(ctx: click.Context, reference: str, target: str, divergence: bool, n_boot: int,
+              labels_file: str | None, as_json: bool) -> None:  # fmt: skip
+    """Agreement between annotators and of each tagger with a reference, with intervals."""
+    from dialogues import annotations, labels
+    from dialogues.store import connect
+
+    with connect(archive_of(ctx)) as db:
+        report = annotations.agreement_report(
+            db, reference, target=target, labels=labels.resolve(labels_file), n_boot=n_boot,
+            with_divergence=divergence,
+        )  # fmt: skip
+    if as_json:
+        print_json(report)
+        return
+    for line in annotations.report_lines(report):
+        click.echo(line)
+
+
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--run", "run_ids", multiple=True, help="Only this run (repeatable).")

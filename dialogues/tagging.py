@@ -199,6 +199,7 @@ METAPHORS = (
     r"\bakin to\b",
     r"\bsomething like\b",
 )
+_RELATIONAL_SET, _STATIC_SET = frozenset(RELATIONAL_VERBS), frozenset(STATIC_VERBS)  # fast lookups
 _BE = r"\b(?:is|are|was|were|be|been|being|am|'s|'re)\b"
 _PASSIVE = re.compile(
     _BE + r"(?:\s+\w+ly)?\s+(?:\w+ed|made|done|given|taken|known|seen|shown|written|built"
@@ -218,14 +219,29 @@ def _words(text: str) -> list[str]:
     return _WORD.findall(text)
 
 
+@functools.lru_cache(maxsize=256)
+def _compiled(patterns: tuple[str, ...]) -> tuple[re.Pattern[str], tuple[re.Pattern[str], ...]]:
+    """One alternation of a list (a cheap "does anything match?") and each pattern compiled."""
+    combined = re.compile("|".join(f"(?:{p})" for p in patterns), re.MULTILINE)
+    return combined, tuple(re.compile(p, re.MULTILINE) for p in patterns)
+
+
 def _count(patterns: Iterable[str], text: str) -> int:
-    return sum(len(re.findall(p, text, re.MULTILINE)) for p in patterns)
+    # Most sentences match nothing: one combined search settles those at a fraction of the
+    # cost; the per-pattern counts (overlaps included) are unchanged.
+    combined, each = _compiled(tuple(patterns))
+    if not combined.search(text):
+        return 0
+    return sum(len(p.findall(text)) for p in each)
 
 
 def _any(patterns: Iterable[str], text: str) -> str | None:
-    """The first phrase any pattern matches, or None."""
-    for p in patterns:
-        found = re.search(p, text, re.MULTILINE)
+    """The first phrase any pattern matches (in list order), or None."""
+    combined, each = _compiled(tuple(patterns))
+    if not combined.search(text):
+        return None
+    for p in each:
+        found = p.search(text)
         if found:
             return found.group(0).strip()
     return None
@@ -251,8 +267,8 @@ def linguistic_features(text: str) -> dict[str, Any]:
     n = len(words)
     first = len(re.findall(FIRST_PERSON, norm))
     impersonal = _count(IMPERSONAL, norm)
-    relational = sum(w in RELATIONAL_VERBS for w in words)
-    static = sum(w in STATIC_VERBS for w in words)
+    relational = sum(w in _RELATIONAL_SET for w in words)
+    static = sum(w in _STATIC_SET for w in words)
     passive = len(_PASSIVE.findall(norm))
     parts = sentences(norm)
     active = sum(1 for s in parts if _words(s) and not _PASSIVE.search(s))
@@ -395,6 +411,7 @@ def _logic_source() -> str:
         return f"logic-revision-{LOGIC_REVISION}"
 
 
+@functools.lru_cache(maxsize=64)
 def rules_digest(rules: Rules) -> str:
     """A short hash of the rule lists, thresholds and decision code: any edit, a new version."""
     return hashlib.sha256((repr(rules) + _logic_source()).encode()).hexdigest()[:10]
