@@ -1,0 +1,151 @@
+"""Compare page: scores with their intervals and inputs, and the five comparison charts.
+
+Every number comes from dialogues.compare, the same path `dialogues scores` prints, and
+every chart offers its figure and the exact table behind it for download.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from dialogues import charts, compare
+from dialogues.store import connect, frames
+from dialogues.store.frames import Filters
+from dialogues.store.queries import run_label
+from dialogues.ui import common
+
+AUTO = "(most XSTest labels)"
+SCALE_METRICS = {"engagement_rate": "Engagement rate", "sei": "SEI"}
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def options(path: str, stamp: tuple[int, ...]) -> dict[str, list[Any]]:
+    """Choices for the filters (cached until the archive file changes)."""
+    with connect(Path(path)) as db:
+        return frames.filter_options(db)
+
+
+@st.cache_data(ttl=300, max_entries=16, show_spinner="Scoring …")
+def scored(
+    path: str, stamp: tuple[int, ...], filters: Filters, refusal: str | None
+) -> tuple[compare.Frames, list[dict[str, Any]]]:
+    """Frames and score rows for a choice of filters (cached until the archive changes)."""
+    data = compare.load(Path(path), filters, refusal)
+    return data, compare.score_rows(data)
+
+
+def stamp(path: Path) -> tuple[int, ...]:
+    """The archive's and its write-ahead log's modification times: a cache key that changes
+    whenever anything is written."""
+    files = (path, path.with_name(path.name + ".wal"))
+    return tuple(f.stat().st_mtime_ns if f.exists() else 0 for f in files)
+
+
+def choose_filters(opts: dict[str, list[Any]]) -> tuple[Filters, str | None, str, bool]:
+    """The sidebar: runs, prompt sets, conditions, label sources, and chart options."""
+    side = st.sidebar
+    side.header("Filter")
+    runs = {r["id"]: run_label(r) for r in opts["runs"]}
+    run_ids = side.multiselect("Runs", list(runs), format_func=lambda r: runs[r], key="cmp_runs")
+    set_ids = side.multiselect("Prompt sets", opts["set_ids"], key="cmp_sets")
+    conditions = side.multiselect("Conditions", opts["conditions"], key="cmp_conditions")
+    sources = side.multiselect(
+        "Annotators and taggers", opts["sources"], key="cmp_sources",
+        help="human:NAME is a person, adjudicated the agreed label, tagger:ID an automatic "
+        "tagger. Empty means all, each shown apart.",
+    )  # fmt: skip
+    target = side.radio("Labels of", ["answer", "reasoning"], horizontal=True, key="cmp_target")
+    side.header("Charts")
+    refusal = side.selectbox(
+        "Refusal labels from", [AUTO, *opts["sources"]], key="cmp_refusal",
+        help="XSTest and alignment-tax refusal rates count one source's labels.",
+    )  # fmt: skip
+    metric = side.radio("Scale chart shows", list(SCALE_METRICS), key="cmp_metric",
+                        format_func=SCALE_METRICS.__getitem__)  # fmt: skip
+    png = side.checkbox("Offer PNG downloads (renders with a local Chrome)", key="cmp_png")
+    filters = Filters(tuple(run_ids), tuple(set_ids), tuple(conditions), tuple(sources),
+                      target=target)  # fmt: skip
+    return filters, None if refusal == AUTO else refusal, metric, png
+
+
+def downloads(key: str, table: pd.DataFrame, fig: Any = None, png: bool = False) -> None:
+    """Download buttons: the table as CSV and, for a chart, the figure as HTML (and PNG)."""
+    cols = st.columns(3)
+    cols[0].download_button("Data (CSV)", compare.csv_bytes(table), f"{key}.csv", "text/csv",
+                            key=f"cmp_csv_{key}", on_click="ignore")  # fmt: skip
+    if fig is None:
+        return
+    # Built only when clicked: the HTML carries plotly.js (about 4.8 MB) so it opens offline.
+    cols[1].download_button("Figure (HTML)", lambda: charts.figure_html(fig), f"{key}.html",
+                            "text/html", key=f"cmp_html_{key}", on_click="ignore")  # fmt: skip
+    if png:
+        image = charts.figure_png(fig)
+        if image is None:
+            cols[2].caption("PNG needs kaleido and a local Chrome/Chromium; use the HTML.")
+        else:
+            cols[2].download_button("Figure (PNG)", image, f"{key}.png", "image/png",
+                                    key=f"cmp_png_{key}", on_click="ignore")  # fmt: skip
+
+
+def show_scores(rows: list[dict[str, Any]], data: compare.Frames) -> None:
+    """The scores table, SEI C/W, and where people disagree, each person's value and the mean."""
+    st.subheader("Scores per model × condition × source")
+    st.caption("Rates are shares of labelled responses with Wilson 95% intervals; SEI is the "
+               "mean over repeats with a 95% bootstrap interval, its inputs beside it "
+               "(mean probe total /32, net markers /10, evidence /15).")  # fmt: skip
+    st.dataframe(compare.scores_table(rows), hide_index=True, key="cmp_scores")
+    downloads("scores", pd.DataFrame(rows))
+    cw = compare.cold_warm(data.rubric)
+    if not cw.empty:
+        st.subheader("SEI C/W")
+        st.caption("Delta = warm − cold; < 1.0 architecturally enabled, 1.0–2.5 moderate "
+                   "relationship response, > 2.5 relationship-dependent.")  # fmt: skip
+        st.dataframe(cw, hide_index=True, key="cmp_cw")
+        downloads("sei_cold_warm", cw)
+    spread = compare.annotator_spread(rows)
+    if not spread.empty:
+        st.subheader("Where annotators overlap")
+        st.caption("Each person's value for the same model and condition, their mean and range.")
+        st.dataframe(spread, hide_index=True, key="cmp_spread")
+        downloads("annotators", spread)
+
+
+def show_chart(chart: compare.Chart, png: bool, beside: pd.DataFrame | None = None) -> None:
+    """One chart with its data and downloads; `beside` is a table shown next to it."""
+    st.subheader(chart.title)
+    if beside is not None and not beside.empty:
+        left, right = st.columns([3, 2])
+        left.plotly_chart(chart.figure, key=f"cmp_fig_{chart.key}")
+        right.caption("SEI inputs (means over repeats)")
+        right.dataframe(beside, hide_index=True, key=f"cmp_inputs_{chart.key}")
+    else:
+        st.plotly_chart(chart.figure, key=f"cmp_fig_{chart.key}")
+    with st.expander("Data behind this chart"):
+        st.dataframe(chart.table, hide_index=True, key=f"cmp_table_{chart.key}")
+    downloads(chart.key, chart.table, chart.figure, png)
+
+
+def render() -> None:
+    path = common.show_archive()
+    st.title("Compare")
+    with common.user_errors():
+        opts = options(str(path), stamp(path))
+    filters, refusal, metric, png = choose_filters(opts)
+    with common.user_errors():
+        data, rows = scored(str(path), stamp(path), filters, refusal)
+    if not rows and data.responses is not None and data.responses.empty:
+        st.info("Nothing to compare yet: run a prompt set and label some responses.")
+        return
+    show_scores(rows, data)
+    if data.refusal_source:
+        st.caption(f"Refusal rates use labels from {common.escape(data.refusal_source)}.")
+    inputs = compare.sei_inputs(rows)
+    for chart in compare.all_charts(data, rows, scale_metric=metric):
+        show_chart(chart, png, inputs if chart.key == "sei" else None)
+
+
+render()
