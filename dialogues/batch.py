@@ -57,6 +57,11 @@ def prepare(archive: Path, opts: BatchOptions) -> tuple[str, dict[str, Provider]
             run = records.get_run(db, opts.resume_id)
         if run is None:
             raise UserError(f"no run {opts.resume_id!r} in {archive}")
+        if run.kind != "batch":
+            raise UserError(
+                f"run {run.id} is a {run.kind} run; only batches resume "
+                "(use `dialogues rerun CONVERSATION` for a dialogue)"
+            )
         refs = list((run.params or {}).get("models", []))
         base = (run.params or {}).get("api_base") or opts.api_base
         return run.id, providers_for(refs, opts.models_file, base)
