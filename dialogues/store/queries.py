@@ -46,10 +46,11 @@ def run_progress(db: duckdb.DuckDBPyConnection, run_id: str) -> list[dict[str, A
         """
         WITH cells AS (
             -- speaker, not the conversation's model: in a dialogue B's turns are B's.
-            SELECT m.speaker AS model_id, m.cell_key, arg_max(m.error IS NULL, m.attempt) AS ok
+            SELECT coalesce(m.speaker, c.model_id) AS model_id, m.cell_key,
+                   arg_max(m.error IS NULL, m.attempt) AS ok
             FROM messages m JOIN conversations c ON c.id = m.conversation_id
             WHERE c.run_id = ? AND m.role = 'assistant' AND m.cell_key IS NOT NULL
-            GROUP BY m.speaker, m.cell_key
+            GROUP BY ALL
         )
         SELECT model_id, count(*) FILTER (WHERE ok), count(*) FILTER (WHERE NOT ok)
         FROM cells GROUP BY model_id
