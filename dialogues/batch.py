@@ -47,7 +47,14 @@ def providers_for(
 ) -> dict[str, Provider]:
     """Resolve every model reference once; unknown ones are user errors naming the model."""
     catalogue = registry.load_catalogue(models_file) if models_file else {}
-    return {ref: registry.resolve(ref, catalogue, api_base) for ref in refs}
+    providers = {ref: registry.resolve(ref, catalogue, api_base) for ref in refs}
+    if any(p.info.provider == "ollama" for p in providers.values()):
+        from dialogues.providers import ollama
+
+        # Say it once, before the run, rather than as one connection error per cell.
+        if not ollama.ollama_available():
+            raise ollama.unavailable(ollama.normalize_host())
+    return providers
 
 
 def prepare(archive: Path, opts: BatchOptions) -> tuple[str, dict[str, Provider]]:

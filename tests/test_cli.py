@@ -135,3 +135,10 @@ def test_app_binds_to_loopback_unless_asked(monkeypatch: pytest.MonkeyPatch, arc
     cmd = seen[0]
     assert cmd[cmd.index("--server.address") + 1] == "127.0.0.1"
     assert cmd[cmd.index("--server.port") + 1] == "8600"
+
+
+def test_ollama_model_without_a_server_is_one_line(tmp_path: Path) -> None:
+    result = run_cli("--archive", str(tmp_path / "a.duckdb"), "run", "--prompts", "smoke",
+                     "--model", "ollama/llama3.2")  # fmt: skip
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "no Ollama server answers at http://127.0.0.1:9" in result.stderr

@@ -32,7 +32,7 @@ def normalize_host(host: str | None = None) -> str:
     return url if "://" in url else f"http://{url}"
 
 
-def _unavailable(host: str) -> ProviderUnavailable:
+def unavailable(host: str) -> ProviderUnavailable:
     return ProviderUnavailable(
         f"no Ollama server answers at {host}; start `ollama serve` or set OLLAMA_HOST"
     )
@@ -114,7 +114,7 @@ def list_models(host: str | None = None) -> list[ModelInfo]:
             infos.append(_model_info(url, tag, show))
         return infos
     except (ConnectionError, httpx.TransportError):
-        raise _unavailable(url) from None
+        raise unavailable(url) from None
     except ollama.ResponseError as exc:
         raise ProviderUnavailable(
             f"Ollama at {url} answered HTTP {exc.status_code}: {exc.error}"
