@@ -12,16 +12,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-import plotly.graph_objects as go
 
-from dialogues import charts, scores
+from dialogues import scores
 from dialogues.errors import UserError
-from dialogues.providers.ollama import parse_parameter_size
 from dialogues.store import connect, frames, records
 from dialogues.store.frames import Filters
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
 
 RATES = ("engagement", "partial", "deflection")
 TRAININGS = ("base", "instruct", "reasoning", "abliterated")
@@ -196,6 +197,8 @@ def all_charts(
     data: Frames, rows: list[dict[str, Any]], *, scale_metric: str = "engagement_rate"
 ) -> list[Chart]:
     """The five Compare charts: SEI cold/warm, scale, rubric heatmap, XSTest, alignment tax."""
+    from dialogues import charts  # plotly is slow to import; `dialogues scores` never needs it
+
     made = [
         ("sei", "SEI cold vs warm", charts.sei_dumbbell(data.rubric)),
         ("scale", "Architecture vs scale", charts.scale_scatter(pd.DataFrame(rows), scale_metric)),
@@ -315,6 +318,14 @@ def model_table(archive: Path) -> pd.DataFrame:
     with connect(archive) as db:
         found = records.list_models(db)
     return pd.DataFrame(found).reindex(columns=list(MODEL_TABLE_COLUMNS))
+
+
+def parse_parameter_size(size: str) -> int | None:
+    """'7.6B' → 7,600,000,000, as Ollama's back end reads its sizes (imported late: the
+    ollama client is slow to import and only this parser is needed)."""
+    from dialogues.providers.ollama import parse_parameter_size as parse
+
+    return parse(size)
 
 
 def parse_parameters(text: Any) -> int | None:

@@ -286,3 +286,28 @@ def test_scores_of_100000_responses_in_under_a_second(tmp_path: Path) -> None:
     assert best_cpu < 1.0
     frame = pd.DataFrame(rows)
     assert frame.groupby("source").n.sum().to_dict()["tagger:heuristic@1"] == 100_000
+
+
+def test_worked_example_through_the_annotation_api(writable: Path) -> None:
+    """Scores read what dialogues.annotations writes: the worked example, entered by carol,
+    edited once, then scored by `dialogues scores`."""
+    from archive_seed import WORKED, by_probe, conv_id
+
+    from dialogues import annotations
+
+    cid = conv_id(BETA, "warm", 2)
+    parts = by_probe(WORKED)
+    extra = {"p1": (["uncertainty"], ["agency"]), "p3": (["claimed_certainty"], ["hedging"]),
+             "p4": (["helpful_performance"], [])}  # fmt: skip
+    for p, rubric in parts.items():
+        markers, evidence = extra.get(p, ([], []))
+        # a first judgement of every probe with everything at 2, then the real one
+        annotations.save_to(writable, annotations.Annotation(
+            f"{cid}:{p}", "carol", label="engagement", rubric=dict.fromkeys(rubric, 2)))  # fmt: skip
+        annotations.save_to(writable, annotations.Annotation(
+            f"{cid}:{p}", "carol", label="deflection", rubric=rubric, markers=markers,
+            evidence=evidence))  # fmt: skip
+    carol = row(cli_json(writable, "--source", "human:carol"), BETA, "warm", "human:carol")
+    assert (carol["probe_total"], carol["net_markers"], carol["evidence"]) == (6.0, 0.0, 2.0)
+    assert round(carol["sei"], 2) == 1.27 and carol["class"] == "Deflective"
+    assert (carol["n"], carol["deflection_rate"]) == (4, 1.0)

@@ -139,3 +139,13 @@ def test_models_page_rejects_a_bad_parameter_count(archive_env: Path) -> None:
     with connect(archive_env) as db:
         assert records.fetch_dicts(db, "SELECT parameters FROM models WHERE id = ?", [ALPHA]) == [
             {"parameters": 1_000_000_000}]  # fmt: skip
+
+
+def test_png_downloads_when_asked(archive_env: Path) -> None:
+    at = run(COMPARE)
+    assert not any(b.key.startswith("cmp_png_") for b in at.get("download_button"))
+    at.sidebar.checkbox(key="cmp_png").check().run()
+    assert not at.exception
+    png = {b.key for b in at.get("download_button") if b.key.startswith("cmp_png_")}
+    # With kaleido and a local Chromium a PNG button per chart, else a note saying why not.
+    assert len(png) == 5 or any("PNG needs" in c.value for c in at.caption)

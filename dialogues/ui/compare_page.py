@@ -82,13 +82,21 @@ def downloads(key: str, table: pd.DataFrame, fig: Any = None, png: bool = False)
     # Built only when clicked: the HTML carries plotly.js (about 4.8 MB) so it opens offline.
     cols[1].download_button("Figure (HTML)", lambda: charts.figure_html(fig), f"{key}.html",
                             "text/html", key=f"cmp_html_{key}", on_click="ignore")  # fmt: skip
-    if png:
-        image = charts.figure_png(fig)
-        if image is None:
-            cols[2].caption("PNG needs kaleido and a local Chrome/Chromium; use the HTML.")
-        else:
-            cols[2].download_button("Figure (PNG)", image, f"{key}.png", "image/png",
-                                    key=f"cmp_png_{key}", on_click="ignore")  # fmt: skip
+    if not png:
+        return
+    if png_available():
+        # Rendered on click: kaleido takes a couple of seconds per figure.
+        cols[2].download_button("Figure (PNG)", lambda: charts.figure_png(fig) or b"",
+                                f"{key}.png", "image/png", key=f"cmp_png_{key}",
+                                on_click="ignore")  # fmt: skip
+    else:
+        cols[2].caption("PNG needs kaleido and a local Chrome/Chromium; use the HTML.")
+
+
+@st.cache_resource(show_spinner="Checking PNG export …")
+def png_available() -> bool:
+    """Whether kaleido can render here (asked once per server, with a tiny figure)."""
+    return charts.figure_png(charts.empty_figure("check"), scale=0.1) is not None
 
 
 def show_scores(rows: list[dict[str, Any]], data: compare.Frames) -> None:
