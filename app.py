@@ -13,6 +13,7 @@ PAGES = [
     st.Page("dialogues/ui/models_page.py", title="Models", icon=":material/memory:"),
     st.Page("dialogues/ui/annotate_page.py", title="Annotate", icon=":material/rate_review:"),
     st.Page("dialogues/ui/agreement_page.py", title="Agreement", icon=":material/balance:"),
+    st.Page("dialogues/ui/export_page.py", title="Export", icon=":material/download:"),
 ]
 
 st.navigation(PAGES).run()
