@@ -326,7 +326,7 @@ def test_independent_sets_name_each_prompt(archive: Path, tmp_path: Path) -> Non
         "test-alpha-1b-cold-1-q-cold.md", "test-alpha-1b-warm-1-q-warm.md"]  # fmt: skip
 
 
-def test_ten_thousand_conversations_fast_path_is_set_based(seeded: Path, tmp_path: Path) -> None:
+def test_markdown_reads_the_archive_with_one_query_per_table(seeded: Path, tmp_path: Path) -> None:
     """The writer reads the archive with one query per table, whatever the number of rows."""
     calls: list[str] = []
     with connect(seeded) as db:
