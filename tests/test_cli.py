@@ -142,3 +142,11 @@ def test_ollama_model_without_a_server_is_one_line(tmp_path: Path) -> None:
                      "--model", "ollama/llama3.2")  # fmt: skip
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "no Ollama server answers at http://127.0.0.1:9" in result.stderr
+
+
+def test_example_catalogue_is_valid() -> None:
+    from dialogues.providers import registry
+
+    catalogue = registry.load_catalogue(README.parent / "models.example.toml")
+    assert catalogue["r1-qwen-14b"].metadata["training"] == "reasoning"
+    assert catalogue["local-vllm"].api_base == "http://127.0.0.1:8000/v1"
