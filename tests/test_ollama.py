@@ -202,3 +202,28 @@ def test_fake_server_knows_its_models():
     with OllamaServer(models=[custom]) as url:
         (info,) = list_models(url)
     assert (info.parameters, info.context_length, info.training) == (268_100_000, 32768, None)
+
+
+def test_a_batch_records_what_the_server_tells_about_the_model(server, tmp_path, monkeypatch):
+    """The archive gets family, size, quantization, digest and context before the first call."""
+    from dialogues import batch
+    from dialogues.store import connect, records
+
+    monkeypatch.setenv("OLLAMA_HOST", server.url)
+    m = server.models[0]
+    catalogue = tmp_path / "models.toml"
+    catalogue.write_text(f'[models.mine]\nbackend = "ollama/{m.name}"\nnotes = "lab box"\n')
+    archive = tmp_path / "a.duckdb"
+    opts = batch.BatchOptions(prompt_ref="smoke", model_refs=("mine",), models_file=catalogue,
+                              max_tokens=8)  # fmt: skip
+    summary = asyncio.run(batch.run(archive, opts))
+    assert summary.errors == 0
+    with connect(archive) as db:
+        (row,) = records.list_models(db)
+        speakers = {r[0] for r in db.execute(
+            "SELECT speaker FROM messages WHERE role = 'assistant'").fetchall()}  # fmt: skip
+    assert row["id"] == "mine" and speakers == {"mine"}  # the catalogue name stays the id
+    assert (row["family"], row["parameter_size"], row["quantization"]) == (
+        m.family, m.parameter_size, m.quantization_level)  # fmt: skip
+    assert row["digest"] == m.digest and row["context_length"] == m.context_length
+    assert row["notes"] == "lab box"

@@ -181,10 +181,34 @@ class OllamaProvider:
         except ollama.ResponseError:
             self._described = True  # unknown model: let chat report the server's own error
             return self.info
+        return self._fill(tags, show)
+
+    def describe_now(self) -> ModelInfo:
+        """describe() without an event loop: used before a run records its models."""
+        if self._described:
+            return self.info
+        client = ollama.Client(host=self.host, timeout=LIST_TIMEOUT)
+        try:
+            show = client.show(self.name)
+            tags = client.list().models
+        except ollama.ResponseError:
+            self._described = True
+            return self.info
+        finally:
+            client.close()
+        return self._fill(tags, show)
+
+    def _fill(self, tags: list[Any], show: Any) -> ModelInfo:
+        """Take what the server tells into info, keeping the id and anything already declared."""
         tag = next((t for t in tags if t.model in (self.name, f"{self.name}:latest")), None)
         if tag is not None:
-            self.info = _model_info(self.host, tag, show)
-        else:
+            told = _model_info(self.host, tag, show)
+            for name in ("family", "parameters", "parameter_size", "quantization", "training",
+                         "digest", "context_length"):  # fmt: skip
+                if getattr(self.info, name) is None:
+                    setattr(self.info, name, getattr(told, name))
+            self.info.metadata = {**told.metadata, **self.info.metadata}
+        elif self.info.training is None:
             self.info.training = "reasoning" if "thinking" in (show.capabilities or []) else None
         self._described = True
         return self.info

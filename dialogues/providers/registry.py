@@ -73,6 +73,13 @@ def resolve(
     if declared:
         for key, value in declared.metadata.items():
             setattr(provider.info, key, value)
+    if kind == "ollama":
+        from dialogues.providers import ollama
+
+        # The run records its models before the first call: ask the server now, so the
+        # archive has the family, size, quantization and digest the comparisons need.
+        if ollama.ollama_available(provider.info.api_base):
+            provider.describe_now()  # type: ignore[attr-defined]
     return provider
 
 
