@@ -7,6 +7,7 @@ import json
 import re
 import time
 import weakref
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
@@ -198,7 +199,7 @@ class OllamaProvider:
             client.close()
         return self._fill(tags, show)
 
-    def _fill(self, tags: list[Any], show: Any) -> ModelInfo:
+    def _fill(self, tags: Sequence[Any], show: Any) -> ModelInfo:
         """Take what the server tells into info, keeping the id and anything already declared."""
         tag = next((t for t in tags if t.model in (self.name, f"{self.name}:latest")), None)
         if tag is not None:
