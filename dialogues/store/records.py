@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
-import uuid
+import os
+import random
+import threading
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -18,9 +20,17 @@ MODEL_COLUMNS = (
 )  # fmt: skip
 
 
+_ids = random.Random(int.from_bytes(os.urandom(16), "big"))
+_ids_lock = threading.Lock()
+# A forked worker must not repeat its parent's ids.
+os.register_at_fork(after_in_child=lambda: _ids.seed(int.from_bytes(os.urandom(16), "big")))
+
+
 def new_id() -> str:
-    """A random 16-hex-digit id."""
-    return uuid.uuid4().hex[:16]
+    """A random 16-hex-digit id (64 bits; not a secret, so no system call per id)."""
+    # uuid4 asks the kernel for 16 bytes every time: ~0.5 ms under load, four times a call.
+    with _ids_lock:
+        return f"{_ids.getrandbits(64):016x}"
 
 
 def to_json(value: Any) -> str | None:
