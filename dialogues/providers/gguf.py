@@ -9,6 +9,7 @@ import os
 import struct
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -191,6 +192,19 @@ def file_digest(path: Path) -> str:
 
 _loaded: dict[str, tuple[Any, threading.Lock]] = {}
 _load_lock = threading.Lock()
+_executors: dict[str, ThreadPoolExecutor] = {}
+
+
+def _executor(path: str) -> ThreadPoolExecutor:
+    """One long-lived thread per model file for the async path.
+
+    llama.cpp's OpenMP thread team belongs to the thread that calls it; a different pool thread
+    each call would start new teams and leave the old ones competing for the cores.
+    """
+    with _load_lock:
+        if path not in _executors:
+            _executors[path] = ThreadPoolExecutor(1, thread_name_prefix="gguf")
+        return _executors[path]
 
 
 def _model(path: str, chat_format: str | None) -> tuple[Any, threading.Lock]:
@@ -221,7 +235,8 @@ class GGUFProvider:
 
     async def chat(self, messages: list[Message], params: GenParams) -> Reply:
         """Generate in a worker thread so the event loop stays free for other back ends."""
-        return await asyncio.to_thread(self.chat_sync, messages, params)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(_executor(self.path), self.chat_sync, messages, params)
 
     def chat_sync(self, messages: list[Message], params: GenParams) -> Reply:
         """One blocking chat completion."""
