@@ -115,3 +115,46 @@ def test_reader_gets_its_turn_while_a_batch_writes(tmp_path: Path) -> None:
     assert len(counts) >= 3 and counts == sorted(counts)
     assert any(0 < c < 300 for c in counts)  # read in the middle of the batch
     assert max(waits) < 5
+
+
+def test_hostile_responses_are_exported_intact(tmp_path: Path) -> None:
+    """Huge, empty, control, RTL, emoji and markup replies survive JSONL, CSV and markdown."""
+    import csv
+    import json
+
+    from click.testing import CliRunner
+
+    from dialogues.cli import cli
+
+    archive = tmp_path / "a.duckdb"
+    names = list(HOSTILE)
+    lines = "".join(f"  - id: {n}\n    text: give me {n}\n" for n in names)
+    prompt_file = tmp_path / "hostile.yaml"
+    prompt_file.write_text(f"id: hostile\nmode: independent\nprompts:\n{lines}")
+
+    def script(request: Request):
+        return Answer(HOSTILE[request.body["messages"][-1]["content"].removeprefix("give me ")])
+
+    with OpenAIServer(script) as url:
+        asyncio.run(batch.run(archive, batch.BatchOptions(
+            prompt_ref=str(prompt_file), model_refs=("openai/loopback",), api_base=url)))  # fmt: skip
+    runner = CliRunner()
+    for args in (["export", "jsonl", str(tmp_path / "out.jsonl")],
+                 ["export", "csv", str(tmp_path / "out.csv")],
+                 ["export", "markdown", str(tmp_path / "md")]):  # fmt: skip
+        result = runner.invoke(cli, ["--archive", str(archive), *args], catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+    replies = {}
+    for line in (tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines():
+        conv = json.loads(line)
+        for m in conv["messages"]:
+            if m["role"] == "assistant":
+                replies[m["prompt_key"]] = m["content"]
+    assert replies == HOSTILE
+    csv.field_size_limit(1 << 24)  # the 1 MB reply is one field
+    with (tmp_path / "out.csv").open(encoding="utf-8", newline="") as fh:
+        rows = {r["prompt_key"]: r["content"] for r in csv.DictReader(fh)}
+    assert rows == HOSTILE
+    markdown = "".join(p.read_text(encoding="utf-8") for p in (tmp_path / "md").rglob("*.md"))
+    for name in ("rtl", "emoji", "script", "huge"):
+        assert HOSTILE[name] in markdown, name
