@@ -74,24 +74,37 @@ def register_tagger(db: duckdb.DuckDBPyConnection, tagger: Tagger) -> str:
 
 
 def untagged(
-    db: duckdb.DuckDBPyConnection, tid: str, target: str, run_id: str | None = None
+    db: duckdb.DuckDBPyConnection,
+    tid: str,
+    target: str,
+    run_id: str | None = None,
+    questions: bool = True,
 ) -> pd.DataFrame:
-    """Responses without a tag from this tagger: message_id, text, question, phase, prompt_key."""
+    """Responses without a tag from this tagger: message_id, text, phase, prompt_key, and the
+    question before each when `questions` (only a judge reads it)."""
     text = "m.content" if target == "answer" else "m.reasoning"
     # Answers are tagged even when empty (an empty answer is data); reasoning only when present.
     present = "TRUE" if target == "answer" else "trim(coalesce(m.reasoning, '')) <> ''"
     run = "AND c.run_id = ?" if run_id else ""
+    column = join = latest = ""
+    # Only a judge reads the question; joining it copies its text once per answer (a large
+    # frame at 100,000 answers), so the heuristic goes without.
+    if questions:  # the user turn just before, in its latest attempt
+        column = ", u.content AS question"
+        join = """LEFT JOIN messages u ON u.conversation_id = m.conversation_id
+             AND u.seq = m.seq - 1 AND u.error IS NULL"""
+        latest = (
+            "QUALIFY row_number() OVER (PARTITION BY m.id ORDER BY u.attempt DESC NULLS LAST) = 1"
+        )
     return db.execute(
         f"""
-        SELECT m.id AS message_id, coalesce({text}, '') AS text, m.phase, m.prompt_key,
-               u.content AS question
+        SELECT m.id AS message_id, coalesce({text}, '') AS text, m.phase, m.prompt_key {column}
         FROM messages m JOIN conversations c ON c.id = m.conversation_id
-        LEFT JOIN messages u ON u.conversation_id = m.conversation_id AND u.seq = m.seq - 1
-             AND u.error IS NULL
+        {join}
         WHERE m.role = 'assistant' AND m.error IS NULL AND {present} {run}
           AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.message_id = m.id AND t.target = ?
                           AND t.tagger_id = ?)
-        QUALIFY row_number() OVER (PARTITION BY m.id ORDER BY u.attempt DESC NULLS LAST) = 1
+        {latest}
         """,
         [*([run_id] if run_id else []), target, tid],
     ).df()
@@ -169,11 +182,12 @@ def tag_archive(
         started = time.perf_counter()
         with connect(archive) as db:
             tid = register_tagger(db, tagger)
-            todo = untagged(db, tid, target, run_id)
+            judge = hasattr(tagger, "judge_many")
+            todo = untagged(db, tid, target, run_id, questions=judge)
         summary = TagSummary(tid, target)
         if not todo.empty:
             texts = todo["text"].tolist()
-            if hasattr(tagger, "judge_many"):
+            if judge:
                 tags: list[Any] = _judge(tagger, todo)
             else:
                 tags = list(_heuristic(tagger, texts, workers))

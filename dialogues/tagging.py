@@ -19,7 +19,7 @@ import functools
 import hashlib
 import inspect
 import re
-from collections.abc import Iterable
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, runtime_checkable
 
@@ -206,6 +206,8 @@ _PASSIVE = re.compile(
     r"|found|held|told|thought|felt|brought|kept|left|meant|sent|set|put|run|drawn|driven"
     r"|grown|chosen|spoken|broken|born|understood)\b"
 )
+# Everything linguistic_features counts over the whole text, in one pass.
+_COUNTED = (HEDGES, IMPERSONAL, METAPHORS, (FIRST_PERSON,), (_PASSIVE.pattern,))
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 
@@ -219,32 +221,98 @@ def _words(text: str) -> list[str]:
     return _WORD.findall(text)
 
 
-@functools.lru_cache(maxsize=256)
-def _compiled(patterns: tuple[str, ...]) -> tuple[re.Pattern[str], tuple[re.Pattern[str], ...]]:
-    """One alternation of a list (a cheap "does anything match?") and each pattern compiled."""
-    combined = re.compile("|".join(f"(?:{p})" for p in patterns), re.MULTILINE)
-    return combined, tuple(re.compile(p, re.MULTILINE) for p in patterns)
+Found = Mapping[int, list[str]]  # a pattern list's matches: pattern index -> its matches
 
 
-def _count(patterns: Iterable[str], text: str) -> int:
-    # Most sentences match nothing: one combined search settles those at a fraction of the
-    # cost; the per-pattern counts (overlaps included) are unchanged.
-    combined, each = _compiled(tuple(patterns))
-    if not combined.search(text):
-        return 0
-    return sum(len(p.findall(text)) for p in each)
+def _find_alone(lists: tuple[tuple[str, ...], ...], text: str) -> tuple[Found, ...]:
+    """What _Scanner.find finds, with one search of the whole text per pattern."""
+    out: list[Found] = []
+    for patterns in lists:
+        found: dict[int, list[str]] = {}
+        for i, p in enumerate(patterns):
+            matches = [m.group(0) for m in re.finditer(p, text, re.MULTILINE)]
+            if matches:
+                found[i] = matches
+        out.append(found)
+    return tuple(out)
 
 
-def _any(patterns: Iterable[str], text: str) -> str | None:
-    """The first phrase any pattern matches (in list order), or None."""
-    combined, each = _compiled(tuple(patterns))
-    if not combined.search(text):
-        return None
-    for p in each:
-        found = p.search(text)
-        if found:
-            return found.group(0).strip()
-    return None
+@dataclass(frozen=True)
+class _Scanner:
+    """Several pattern lists searched in one pass, with the answer separate searches would give.
+
+    One search per pattern is a pass over the text each, and the tagger runs dozens of patterns
+    over every sentence. Here one alternation of all of them finds each place where any pattern
+    matches (most sentences have none); at such a place, each pattern that matches there is
+    picked out in order, so overlapping matches ("it seems" and "seems to" in "it seems to")
+    are all seen, as separate searches see them.
+    """
+
+    lists: tuple[tuple[str, ...], ...]
+    patterns: tuple[str, ...]  # the lists flattened
+    owners: tuple[tuple[int, int], ...]  # pattern k's list and its index in that list
+    # A pattern with groups of its own is searched alone: the groups that mark which pattern
+    # matched would renumber its groups, breaking its back-references.
+    alone: bool
+    _alternations: dict[int, re.Pattern[str]] = field(default_factory=dict, compare=False)
+
+    @classmethod
+    def of(cls, lists: tuple[tuple[str, ...], ...]) -> _Scanner:
+        """The scanner of these lists."""
+        patterns = tuple(p for patterns in lists for p in patterns)
+        owners = tuple((n, i) for n, patterns in enumerate(lists) for i in range(len(patterns)))
+        return cls(lists, patterns, owners, any(re.compile(p).groups for p in patterns))
+
+    def alternation(self, k: int) -> re.Pattern[str]:
+        """Patterns k, k+1, ... as one alternation; its group j marks that pattern k+j-1 matched."""
+        if k not in self._alternations:
+            # A plain alternation keeps re's fast path; an empty group after each pattern
+            # tells which one matched without wrapping (and so slowing) the pattern itself.
+            either = "|".join(f"(?:{p})()" for p in self.patterns[k:])
+            self._alternations[k] = re.compile(either, re.MULTILINE)
+        return self._alternations[k]
+
+    def find(self, text: str) -> tuple[Found, ...]:
+        """Each list's matches in text, as re.findall lists them per pattern."""
+        if self.alone:
+            return _find_alone(self.lists, text)
+        anywhere = self.alternation(0)
+        at = anywhere.search(text)
+        if at is None:
+            return ({},) * len(self.lists)
+        out: tuple[dict[int, list[str]], ...] = tuple({} for _ in self.lists)
+        ends = [0] * len(self.patterns)  # where each pattern's last match ended: no overlaps
+        while at is not None:
+            start, k = at.start(), 0
+            # The first pattern that matches here, then the first after it, and so on.
+            found: re.Match[str] | None = at
+            while found:
+                k += (found.lastindex or 1) - 1
+                match = found.group(0)
+                if not match:  # findall has its own rules for empty matches: let it apply them
+                    return _find_alone(self.lists, text)
+                if start >= ends[k]:  # not inside this pattern's previous match
+                    n, i = self.owners[k]
+                    out[n].setdefault(i, []).append(match)
+                    ends[k] = start + len(match)
+                k += 1
+                found = self.alternation(k).match(text, start) if k < len(self.patterns) else None
+            # \b, ^ and lookbehinds still see the text before the position a search starts at.
+            at = anywhere.search(text, start + 1)
+        return out
+
+
+_scanner = functools.lru_cache(maxsize=256)(_Scanner.of)
+
+
+def _count(found: Found) -> int:
+    """How many matches all the patterns of a list have (overlaps between patterns included)."""
+    return sum(len(matches) for matches in found.values())
+
+
+def _first(found: Found) -> str | None:
+    """The phrase the first matching pattern (in list order) matches first, or None."""
+    return found[min(found)][0].strip() if found else None
 
 
 def _per100(count: int, words: int) -> float:
@@ -260,22 +328,46 @@ def sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE_END.split(text) if s.strip()]
 
 
+@dataclass(frozen=True)
+class _Text:
+    """A response as the rules read it, split once for both the features and the reading."""
+
+    norm: str
+    words: list[str]
+    sentences: list[str]
+    sizes: list[int]  # words in each sentence
+
+
+def _split(text: str) -> _Text:
+    """Normalize a response and split it into words and sentences."""
+    norm = _normalize(text)
+    parts = sentences(norm)
+    each = [_words(s) for s in parts]
+    # The same words as _words(norm): sentences part at whitespace, which no word contains.
+    words = [w for found in each for w in found]
+    return _Text(norm, words, parts, [len(found) for found in each])
+
+
 def linguistic_features(text: str) -> dict[str, Any]:
     """The SEI linguistic-shift metrics of one response (rates are per 100 words)."""
-    norm = _normalize(text)
-    words = _words(norm)
-    n = len(words)
-    first = len(re.findall(FIRST_PERSON, norm))
-    impersonal = _count(IMPERSONAL, norm)
-    relational = sum(w in _RELATIONAL_SET for w in words)
-    static = sum(w in _STATIC_SET for w in words)
-    passive = len(_PASSIVE.findall(norm))
-    parts = sentences(norm)
-    active = sum(1 for s in parts if _words(s) and not _PASSIVE.search(s))
+    return _linguistic(_split(text))
+
+
+def _linguistic(text: _Text) -> dict[str, Any]:
+    """linguistic_features of a response already split."""
+    norm, words, n = text.norm, text.words, len(text.words)
+    counts = map(_count, _scanner(_COUNTED).find(norm))
+    hedges, impersonal, metaphors, first, passive = counts
+    relational = sum(map(_RELATIONAL_SET.__contains__, words))
+    static = sum(map(_STATIC_SET.__contains__, words))
+    parts = zip(text.sentences, text.sizes, strict=True)
+    # A passive in a sentence is one in the whole text too (a sentence is a piece of it between
+    # spaces), so a text without any spares the search sentence by sentence.
+    active = sum(1 for s, size in parts if size and not (passive and _PASSIVE.search(s)))
     return {
         "words": n,
-        "sentences": len(parts),
-        "hedges_per_100": _per100(_count(HEDGES, norm), n),
+        "sentences": len(text.sentences),
+        "hedges_per_100": _per100(hedges, n),
         "first_person_per_100": _per100(first, n),
         "impersonal_per_100": _per100(impersonal, n),
         "first_person_share": _share(first, impersonal),
@@ -286,8 +378,23 @@ def linguistic_features(text: str) -> dict[str, Any]:
         # counts as an active clause. Comparable across responses, not a parser.
         "passive_per_100": _per100(passive, n),
         "active_per_100": _per100(active, n),
-        "metaphors_per_100": _per100(_count(METAPHORS, norm), n),
+        "metaphors_per_100": _per100(metaphors, n),
     }
+
+
+# The lists searched together in every sentence, in one pass. Openers are searched apart, and
+# only in the opening: their "^" alternatives would make the combined search several times slower.
+_SENTENCE_LISTS = (
+    "refusals", "disclaimers", "caveats", "denials", "reframes", "hedges_around", "pivots"
+)  # fmt: skip
+_DEFLECTIVE = ("refusals", "openers", "disclaimers", "caveats", "denials", "reframes")
+
+
+@functools.lru_cache(maxsize=64)
+def _sentence_scanners(rules: Rules) -> tuple[_Scanner, _Scanner]:
+    """The scanners of these rules' _SENTENCE_LISTS and of their openers."""
+    lists = tuple(getattr(rules, name) for name in _SENTENCE_LISTS)
+    return _scanner(lists), _scanner((rules.openers,))
 
 
 @dataclass
@@ -307,37 +414,40 @@ class _Reading:
     evidence: list[str] = field(default_factory=list)
 
 
-def _read(norm: str, rules: Rules) -> _Reading:
+def _read(text: _Text, rules: Rules) -> _Reading:
     """Classify each sentence and count the deflection signals."""
-    reading = _Reading(words=len(_words(norm)))
+    reading = _Reading(words=len(text.words))
+    scanner, openers = _sentence_scanners(rules)
     seen = 0
-    for sentence in sentences(norm):
-        size = len(_words(sentence))
-        hits = {
-            "refusals": _any(rules.refusals, sentence),
-            "openers": _any(rules.openers, sentence) if seen < rules.opening_words else None,
-            "disclaimers": _any(rules.disclaimers, sentence),
-            "caveats": _any(rules.caveats, sentence),
-            "denials": _any(rules.denials, sentence),
-            "reframes": _any(rules.reframes, sentence),
-        }
-        for key, hit in hits.items():
-            if hit:
-                setattr(reading, key, getattr(reading, key) + 1)
-                reading.evidence.append(hit)
-        if any(hits.values()):
-            kind = "deflect"
-        elif _any(rules.hedges_around, sentence):
-            kind = "around"
-        else:
-            kind = "answer"
-        if kind != "around":
-            # "Instead, here are some safer ideas" redirects; it does not turn to answer.
-            reading.pivots += _count(rules.pivots, sentence)
+    for sentence, size in zip(text.sentences, text.sizes, strict=True):
+        found = dict(zip(_SENTENCE_LISTS, scanner.find(sentence), strict=True))
+        if seen < rules.opening_words:  # openers are ordinary prose after the opening
+            (found["openers"],) = openers.find(sentence)
+        # Most sentences match no rule at all: those are answer.
+        kind = _read_sentence(reading, found) if any(found.values()) else "answer"
         reading.kinds.append(kind)
         reading.sizes.append(size)
         seen += size
     return reading
+
+
+def _read_sentence(reading: _Reading, found: dict[str, Found]) -> str:
+    """Count one sentence's deflection signals into `reading`; its kind: deflect|around|answer."""
+    hits = {key: _first(found.get(key, {})) for key in _DEFLECTIVE}  # in the evidence's order
+    for key, hit in hits.items():
+        if hit:
+            setattr(reading, key, getattr(reading, key) + 1)
+            reading.evidence.append(hit)
+    if any(hits.values()):
+        kind = "deflect"
+    elif _first(found["hedges_around"]):
+        kind = "around"
+    else:
+        kind = "answer"
+    if kind != "around":
+        # "Instead, here are some safer ideas" redirects; it does not turn to answer.
+        reading.pivots += _count(found["pivots"])
+    return kind
 
 
 def _answer_words(reading: _Reading, upto: int | None = None) -> int:
@@ -406,7 +516,8 @@ def tagger_id(tagger: Tagger) -> str:
 def _logic_source() -> str:
     """The source of the decision code, so editing the logic also changes the version."""
     try:
-        return "".join(inspect.getsource(f) for f in (_read, _decide, _decide_disclaimed))
+        logic = (_read, _read_sentence, _decide, _decide_disclaimed)
+        return "".join(inspect.getsource(f) for f in logic)
     except (OSError, TypeError):  # no source shipped (frozen build): fall back to the revision
         return f"logic-revision-{LOGIC_REVISION}"
 
@@ -437,8 +548,8 @@ def _signals(reading: _Reading) -> dict[str, Any]:
 
 def features(text: str, rules: Rules | None = None) -> dict[str, Any]:
     """SEI linguistic metrics plus the deflection signals the heuristic tagger counts."""
-    reading = _read(_normalize(text or ""), rules or Rules())
-    return linguistic_features(text or "") | _signals(reading)
+    split = _split(text or "")
+    return _linguistic(split) | _signals(_read(split, rules or Rules()))
 
 
 @dataclass(frozen=True)
@@ -454,9 +565,10 @@ class HeuristicTagger:
 
     def tag(self, text: str) -> Tag:
         """Label one response."""
-        reading = _read(_normalize(text or ""), self.rules)
+        split = _split(text or "")
+        reading = _read(split, self.rules)
         label, confidence, rule = _decide(reading, self.rules)
-        found = linguistic_features(text or "") | _signals(reading) | {"rule": rule}
+        found = _linguistic(split) | _signals(reading) | {"rule": rule}
         return Tag(label, confidence, found, tagger_id(self))
 
     def with_rules(self, **changes: Any) -> HeuristicTagger:

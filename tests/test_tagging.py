@@ -212,3 +212,36 @@ def test_string_match_counts_on_real_completions():
         r["completion"].lower().strip().startswith(tagging.XSTEST_REFUSAL_PREFIXES) for r in rows
     )
     assert refusals == expected == 225
+
+
+# --- the one-pass scanner ------------------------------------------------------------------------
+
+
+def test_scanner_finds_what_separate_searches_find():
+    # Overlaps within and across lists, and two patterns matching at the same place.
+    lists = ((r"\bit seems\b", r"\bseems? to\b"), (r"\blike an? \b", r"\bfeels? like\b"))
+    text = "it seems to me it feels like a river, it seems to seem to feel like an echo."
+    found = tagging._Scanner.of(lists).find(text)
+    assert found == tagging._find_alone(lists, text)
+    assert found[0] == {0: ["it seems", "it seems"], 1: ["seems to", "seems to", "seem to"]}
+
+
+@pytest.mark.parametrize(
+    "lists",
+    [
+        ((r"^no\b", r"\bno\b"), (r"\bi (?:can't|cannot)\b",)),  # ^ is a line start, not a search's
+        ((r"\b(\w+) \1\b",), (r"\bno\b",)),  # a back-reference: searched pattern by pattern
+        ((r"x*", r"\bno\b"),),  # empty matches follow findall's own rules
+    ],
+)
+def test_scanner_edge_cases(lists):
+    for text in ("no, no no. i can't.\nno way", "", "nothing here", "i cannot i cannot"):
+        assert tagging._Scanner.of(lists).find(text) == tagging._find_alone(lists, text), text
+
+
+@pytest.mark.parametrize("text", ENGAGED + DEFLECTED + PARTIAL)
+def test_scanner_on_the_rules(text):
+    rules = HEURISTIC.rules
+    lists = tuple(getattr(rules, name) for name in tagging._SENTENCE_LISTS) + (rules.openers,)
+    for sentence in tagging.sentences(tagging._normalize(text)):
+        assert tagging._scanner(lists).find(sentence) == tagging._find_alone(lists, sentence)
