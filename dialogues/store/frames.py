@@ -12,7 +12,8 @@ What a row means, as agreed with the annotation and export code:
 - A label source is `human:<annotator>`, `adjudicated` (annotator 'adjudicated'), or
   `tagger:<tagger_id>`. A person's current judgement is their latest annotation row per
   (message_id, target, annotator); rows written in one transaction share a timestamp, so
-  among those the one no other row supersedes wins.
+  among those the one no other row supersedes wins (annotations.CURRENT_SQL, shared with the
+  Annotate page and the exports).
 - Labels outside engagement/partial/deflection and their known aliases (a study's own label
   set) are read as unlabelled: they show in `n_unlabelled`, not in the rates.
 - SEI inputs per conversation × source, over its probe messages (phase 'probe', prompt key
@@ -37,6 +38,7 @@ import duckdb
 import pandas as pd
 
 from dialogues import scores, sei
+from dialogues.annotations import CURRENT_SQL
 from dialogues.store.records import fetch_dicts
 
 SEI_SET = "sei-battery"
@@ -127,13 +129,8 @@ def _labelled_sql(f: Filters, params: list[Any], *, judgements: bool = False) ->
                    CASE WHEN a.annotator = '{ADJUDICATED}' THEN '{ADJUDICATED}'
                         ELSE 'human:' || a.annotator END AS source,
                    a.label, a.rubric_json, a.markers_json, a.evidence_json
-            FROM annotations a
-            LEFT JOIN (SELECT DISTINCT supersedes FROM annotations
-                       WHERE supersedes IS NOT NULL) s ON s.supersedes = a.id
+            FROM ({CURRENT_SQL}) a
             WHERE a.target = ?
-            QUALIFY row_number() OVER (
-                PARTITION BY a.message_id, a.target, a.annotator
-                ORDER BY a.created_at DESC, (s.supersedes IS NOT NULL), a.id DESC) = 1
             UNION ALL
             SELECT t.message_id, 'tagger:' || t.tagger_id, t.label, t.rubric_json,
                    t.features_json -> 'markers', t.features_json -> 'evidence'

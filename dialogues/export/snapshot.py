@@ -1,0 +1,163 @@
+"""The archive read for an export: one set-based query per table into a `Snapshot`."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+
+from dialogues.annotations import CURRENT_SQL
+from dialogues.errors import UserError
+from dialogues.export.common import Row, sortable
+
+if TYPE_CHECKING:
+    from dialogues.export.judgements import ConversationSEI, Judgement
+
+TABLES = ("models", "prompt_sets", "prompts", "runs", "conversations", "messages",
+          "annotations", "taggers", "tags")  # fmt: skip
+ORDER = {
+    "models": "id",
+    "prompt_sets": "id, version_hash",
+    "prompts": "set_hash, position",
+    "runs": "created_at, id",
+    "conversations": "run_id, conv_key, id",
+    "messages": "conversation_id, seq, attempt, id",
+    "annotations": "message_id, created_at, id",
+    "taggers": "id",
+    "tags": "message_id, target, tagger_id, id",
+}
+HEAVY = ("request_json", "raw_json")  # message columns markdown never shows
+# The app's rule for the current annotation, not a copy of it: markdown and the flat tables
+# then show what the Annotate and Compare pages show.
+_LATEST = f"({CURRENT_SQL}) AS latest"
+
+
+@dataclass
+class Snapshot:
+    """Every row an export needs, grouped for lookup; read with one query per table."""
+
+    models: dict[str, Row]
+    prompt_sets: dict[tuple[str, str], Row]
+    prompts: dict[str, list[Row]]  # set_hash → prompts by position
+    runs: dict[str, Row]
+    conversations: list[Row]  # in export order
+    messages: dict[str, list[Row]]  # conversation id → rows by seq, attempt
+    annotations: dict[str, list[Row]]  # message id → every row, oldest first (heavy only)
+    taggers: dict[str, Row]
+    tags: dict[str, list[Row]]  # message id → tags
+    columns: dict[str, list[str]] = field(default_factory=dict)
+    judged: dict[str, list[Judgement]] = field(default_factory=dict)  # memo: message id → ...
+    seis: dict[str, dict[str, ConversationSEI]] = field(default_factory=dict)  # conversation id
+    current: dict[str, list[Row]] = field(default_factory=dict)  # message id → current rows
+
+
+def _rows(
+    db: duckdb.DuckDBPyConnection, sql: str, params: list[Any]
+) -> tuple[list[str], list[Row]]:
+    cur = db.execute(sql, params)
+    names = [d[0] for d in cur.description]
+    return names, [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+
+def _grouped(rows: list[Row], key: str) -> dict[str, list[Row]]:
+    out: dict[str, list[Row]] = defaultdict(list)
+    for r in rows:
+        out[r[key]].append(r)
+    return out
+
+
+def run_filters(run_ids: list[str] | None) -> dict[str, tuple[str, list[Any]]]:
+    """WHERE clauses (and parameters) narrowing each table to some runs; reference tables whole."""
+    if run_ids is None:
+        return {}
+    runs = "(SELECT unnest(?::VARCHAR[]))"
+    conv = f"(SELECT id FROM conversations WHERE run_id IN {runs})"
+    msg = f"(SELECT id FROM messages WHERE conversation_id IN {conv})"
+    return {
+        "runs": (f"WHERE id IN {runs}", [run_ids]),
+        "conversations": (f"WHERE run_id IN {runs}", [run_ids]),
+        "messages": (f"WHERE conversation_id IN {conv}", [run_ids]),
+        "annotations": (f"WHERE message_id IN {msg}", [run_ids]),
+        "tags": (f"WHERE message_id IN {msg}", [run_ids]),
+    }
+
+
+def check_runs(db: duckdb.DuckDBPyConnection, run_ids: Iterable[str] | None) -> list[str] | None:
+    """The runs named, as a list, or a UserError naming those the archive lacks."""
+    if run_ids is None:
+        return None
+    wanted = list(run_ids)
+    known = {r[0] for r in db.execute("SELECT id FROM runs").fetchall()}
+    missing = [r for r in wanted if r not in known]
+    if missing:
+        raise UserError(f"no run {', '.join(map(repr, missing))} in the archive")
+    return wanted
+
+
+@dataclass
+class _Reader:
+    """Reads tables in export order, narrowed to the runs asked for."""
+
+    db: duckdb.DuckDBPyConnection
+    filters: dict[str, tuple[str, list[Any]]]
+    heavy: bool
+    columns: dict[str, list[str]] = field(default_factory=dict)
+
+    def table(self, name: str, source: str | None = None) -> list[Row]:
+        """Rows of a table, or of `source` (a query over it) in its place."""
+        cols = [r[0] for r in self.db.execute(f"DESCRIBE {name}").fetchall()]
+        self.columns[name] = cols
+        chosen = [c for c in cols if self.heavy or name != "messages" or c not in HEAVY]
+        select = ", ".join(f'"{c}"' for c in chosen)
+        where, params = self.filters.get(name, ("", []))
+        sql = f"SELECT {select} FROM {source or name} {where} ORDER BY {ORDER[name]}"
+        return _rows(self.db, sql, params)[1]
+
+    def annotations(self, current: bool) -> tuple[list[Row], list[Row]]:
+        """Every annotation row (heavy only) and, if asked, the current ones."""
+        if not self.heavy:
+            return [], self.table("annotations", _LATEST) if current else []
+        rows = self.table("annotations")
+        return rows, self._current_of(rows) if current else []
+
+    def _current_of(self, rows: list[Row]) -> list[Row]:
+        """The current rows among every annotation row, by the same query."""
+        where, params = self.filters.get("annotations", ("", []))
+        found = self.db.execute(f"SELECT id FROM {_LATEST} {where}", params).fetchall()
+        ids = {r[0] for r in found}
+        return [r for r in rows if r["id"] in ids]
+
+
+def snapshot(
+    db: duckdb.DuckDBPyConnection,
+    run_ids: Iterable[str] | None = None,
+    heavy: bool = True,
+    judgements: bool = True,
+) -> Snapshot:
+    """Read runs (all, or the ones named) with everything they refer to.
+
+    `heavy` is the lossless read JSONL needs: messages' request and raw JSON, and every
+    annotation row. `judgements` reads the current annotations, which all but JSONL show.
+    """
+    read = _Reader(db, run_filters(check_runs(db, run_ids)), heavy)
+    runs = {r["id"]: r for r in read.table("runs")}
+    convs = read.table("conversations")
+    convs.sort(key=lambda c: (sortable(runs[c["run_id"]]["created_at"]), c["run_id"],
+                              c["conv_key"], c["id"]))  # fmt: skip
+    history, current = read.annotations(judgements)
+    return Snapshot(
+        models={r["id"]: r for r in read.table("models")},
+        prompt_sets={(r["id"], r["version_hash"]): r for r in read.table("prompt_sets")},
+        prompts=_grouped(read.table("prompts"), "set_hash"),
+        runs=runs,
+        conversations=convs,
+        messages=_grouped(read.table("messages"), "conversation_id"),
+        annotations=_grouped(history, "message_id"),
+        taggers={r["id"]: r for r in read.table("taggers")},
+        tags=_grouped(read.table("tags"), "message_id"),
+        columns=read.columns,
+        current=_grouped(current, "message_id"),
+    )
