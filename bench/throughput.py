@@ -22,7 +22,7 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from servers import Answer, OpenAIServer  # noqa: E402
+import subprocess  # noqa: E402
 
 from dialogues import batch  # noqa: E402
 from dialogues.providers import hosted  # noqa: E402
@@ -78,6 +78,25 @@ def workbench(url: str, calls: int, concurrency: int, folder: Path) -> float:
     return calls / elapsed
 
 
+SERVE = """
+import sys, time
+sys.path.insert(0, sys.argv[2])
+from servers import Answer, OpenAIServer
+server = OpenAIServer(default=Answer("ok"), delay=float(sys.argv[1]))
+print(server.start(), flush=True)
+time.sleep(3600)
+"""
+
+
+def start_server(delay: float) -> tuple[subprocess.Popen, str]:
+    """The loopback server in its own process, as a real API is: it must not share our cores'
+    GIL with the client, or the client's own costs look bigger than they are."""
+    proc = subprocess.Popen([sys.executable, "-c", SERVE, str(delay), str(ROOT / "tests")],
+                            stdout=subprocess.PIPE, text=True)  # fmt: skip
+    assert proc.stdout is not None
+    return proc, proc.stdout.readline().strip()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=500)
@@ -88,8 +107,16 @@ def main() -> None:
     print(f"{args.calls} calls, server delay {args.delay * 1000:.0f} ms, {os.cpu_count()} cores")
     print(f"{'conc':>5} {'ideal/s':>9} {'litellm/s':>10} {'workbench/s':>12} {'ratio':>6} "
           f"{'overhead ms/call':>17}")  # fmt: skip
-    with tempfile.TemporaryDirectory() as tmp, OpenAIServer(default=Answer("ok"),
-                                                             delay=args.delay) as url:  # fmt: skip
+    server, url = start_server(args.delay)
+    try:
+        run_all(url, args)
+    finally:
+        server.kill()
+
+
+def run_all(url: str, args: argparse.Namespace) -> None:
+    """Both paths at every concurrency, side by side."""
+    with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         asyncio.run(bare_litellm(url, 20, 4))  # warm the connection pool and code paths
         for conc in args.concurrency:
