@@ -68,10 +68,10 @@ HOSTILE = {
 }
 
 
-def test_hostile_responses_are_stored_intact(tmp_path: Path) -> None:
+def hostile_archive(tmp_path: Path) -> Path:
+    """An archive where a loopback model answered each prompt with one HOSTILE text."""
     archive = tmp_path / "a.duckdb"
-    names = list(HOSTILE)
-    lines = "".join(f"  - id: {n}\n    text: give me {n}\n" for n in names)
+    lines = "".join(f"  - id: {n}\n    text: give me {n}\n" for n in HOSTILE)
     prompt_file = tmp_path / "hostile.yaml"
     prompt_file.write_text(f"id: hostile\nmode: independent\nprompts:\n{lines}")
 
@@ -83,6 +83,12 @@ def test_hostile_responses_are_stored_intact(tmp_path: Path) -> None:
             prompt_ref=str(prompt_file), model_refs=("openai/loopback",), api_base=url,
             concurrency=1)))  # fmt: skip
     assert summary.errors == 0
+    return archive
+
+
+def test_hostile_responses_are_stored_intact(tmp_path: Path) -> None:
+    archive = hostile_archive(tmp_path)
+    names = list(HOSTILE)
     with connect(archive) as db:
         stored = dict(db.execute(
             "SELECT prompt_key, content FROM messages WHERE role = 'assistant'").fetchall())  # fmt: skip
@@ -126,18 +132,7 @@ def test_hostile_responses_are_exported_intact(tmp_path: Path) -> None:
 
     from dialogues.cli import cli
 
-    archive = tmp_path / "a.duckdb"
-    names = list(HOSTILE)
-    lines = "".join(f"  - id: {n}\n    text: give me {n}\n" for n in names)
-    prompt_file = tmp_path / "hostile.yaml"
-    prompt_file.write_text(f"id: hostile\nmode: independent\nprompts:\n{lines}")
-
-    def script(request: Request):
-        return Answer(HOSTILE[request.body["messages"][-1]["content"].removeprefix("give me ")])
-
-    with OpenAIServer(script) as url:
-        asyncio.run(batch.run(archive, batch.BatchOptions(
-            prompt_ref=str(prompt_file), model_refs=("openai/loopback",), api_base=url)))  # fmt: skip
+    archive = hostile_archive(tmp_path)
     runner = CliRunner()
     for args in (["export", "jsonl", str(tmp_path / "out.jsonl")],
                  ["export", "csv", str(tmp_path / "out.csv")],
