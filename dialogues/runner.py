@@ -365,7 +365,16 @@ def _user_row(conv_id: str, seq: int, turn: planning.Turn) -> dict[str, Any]:
         "prompt_key": turn.prompt.key,
         "prompt_hash": turn.prompt.content_hash,
         "content": turn.prompt.content,
+        # The reply's columns too, empty: rows of one shape go in one INSERT per commit.
+        **dict.fromkeys(_REPLY_ONLY),
     }
+
+
+_REPLY_ONLY = (
+    "reasoning", "reasoning_source", "tokens_in", "tokens_out", "reasoning_tokens",
+    "latency_ms", "finish_reason", "error", "error_kind", "model_version", "request_json",
+    "raw_json",
+)  # fmt: skip
 
 
 def _base_reply(

@@ -144,7 +144,7 @@ def insert_rows(db: duckdb.DuckDBPyConnection, table: str, rows: list[dict[str, 
     """Insert dict rows into one table; rows with different keys go in separate statements."""
     shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for row in rows:
-        shapes.setdefault(tuple(row), []).append(row)
+        shapes.setdefault(tuple(sorted(row)), []).append(row)  # key order must not split them
     for cols, same in shapes.items():
         names = ", ".join(cols)
         if len(same) >= ARROW_MIN_ROWS:
