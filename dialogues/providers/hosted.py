@@ -55,12 +55,14 @@ _SECRET_PATTERNS = [
     re.compile(r"\bAIza[0-9A-Za-z_-]{20,}"),  # Google
     re.compile(r"\b(?:gsk|xai|hf|pplx|r8)_[A-Za-z0-9]{16,}"),
 ]
-_SECRET_ENV = re.compile(r"(_API_KEY|_KEY|_TOKEN)$")
+_SECRET_SUFFIXES = ("_KEY", "_TOKEN")  # _API_KEY included; endswith beats a regex per variable
 
 
 def _secret_values() -> list[str]:
     """Values of environment variables that look like credentials, longest first."""
-    values = {v for k, v in os.environ.items() if _SECRET_ENV.search(k.upper()) and len(v) >= 6}
+    values = {
+        v for k, v in os.environ.items() if k.upper().endswith(_SECRET_SUFFIXES) and len(v) >= 6
+    }
     values.discard(NO_KEY)
     return sorted(values, key=len, reverse=True)
 
