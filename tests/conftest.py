@@ -59,3 +59,23 @@ def need_chromium() -> str:
     if os.environ.get("CI"):
         pytest.fail("chromium is not installed; scripts/test installs it with apt-get")
     pytest.skip("chromium is not installed (scripts/test installs it)")
+
+
+@pytest.fixture
+def page():
+    """A page in Debian's chromium, driven by Playwright (never a downloaded browser)."""
+    chromium = need_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=chromium,
+            # Background networking reaches for Google's hosts, which this network refuses.
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        try:
+            tab = browser.new_page()
+            tab.set_default_timeout(30_000)
+            yield tab
+        finally:
+            browser.close()

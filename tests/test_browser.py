@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import SMOL, need_chromium
+from conftest import SMOL
 
 from dialogues import jobs
 from dialogues.store import connect, queries
@@ -72,42 +72,33 @@ def choose(page, label: str, option: str) -> None:
     page.get_by_role("option", name=option).first.click()
 
 
-def test_batch_from_the_run_page_shows_up_in_transcripts(app_url: str, archive: Path) -> None:
-    chromium = need_chromium()
-    from playwright.sync_api import expect, sync_playwright
+def test_batch_from_the_run_page_shows_up_in_transcripts(app_url: str, archive: Path, page) -> None:
+    from playwright.sync_api import expect
 
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=chromium,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        page = browser.new_page()
-        page.set_default_timeout(30_000)
-        page.goto(app_url)
-        page.get_by_role("heading", name="Run a batch").wait_for()
-        choose(page, "Prompt set", "smoke — Smoke test")
-        expect(page.get_by_text(SMOL).first).to_be_visible()  # the default model is chosen
-        page.get_by_label("Max tokens").fill("16")
-        page.get_by_label("Seed (empty: random)").fill("1")
-        page.get_by_label("Max tokens").press("Enter")
-        page.get_by_role("button", name="Start").click()
-        page.get_by_text("Started job").wait_for()
-        # The jobs panel refreshes itself; no reload, no fixed sleep.
-        page.get_by_text("finished", exact=True).wait_for(timeout=120_000)
-        expect(page.get_by_text(f"{SMOL}: 2 of 2 answered, 0 failed")).to_be_visible()
+    page.goto(app_url)
+    page.get_by_role("heading", name="Run a batch").wait_for()
+    choose(page, "Prompt set", "smoke — Smoke test")
+    expect(page.get_by_text(SMOL).first).to_be_visible()  # the default model is chosen
+    page.get_by_label("Max tokens").fill("16")
+    page.get_by_label("Seed (empty: random)").fill("1")
+    page.get_by_label("Max tokens").press("Enter")
+    page.get_by_role("button", name="Start").click()
+    page.get_by_text("Started job").wait_for()
+    # The jobs panel refreshes itself; no reload, no fixed sleep.
+    page.get_by_text("finished", exact=True).wait_for(timeout=120_000)
+    expect(page.get_by_text(f"{SMOL}: 2 of 2 answered, 0 failed")).to_be_visible()
 
-        job = jobs.list_jobs(archive)[0]
-        with connect(archive) as db:
-            rows, total = queries.transcript_page(db, queries.TranscriptFilter((job.run_id,)))
-        assert total == 2
+    job = jobs.list_jobs(archive)[0]
+    with connect(archive) as db:
+        rows, total = queries.transcript_page(db, queries.TranscriptFilter((job.run_id,)))
+    assert total == 2
 
-        page.get_by_role("link", name="Transcripts").click()
-        page.get_by_text("2 responses match").wait_for()
-        newest = rows[0]
-        with connect(archive) as db:
-            conv = queries.conversation(db, newest["conversation_id"])
-        prompt, reply = conv["messages"][0]["content"], conv["messages"][-1]["content"]
-        page.get_by_text(prompt, exact=True).wait_for()
-        if reply.strip():
-            expect(page.locator("code").filter(has_text=reply.strip()[:40]).first).to_be_visible()
-        browser.close()
+    page.get_by_role("link", name="Transcripts").click()
+    page.get_by_text("2 responses match").wait_for()
+    newest = rows[0]
+    with connect(archive) as db:
+        conv = queries.conversation(db, newest["conversation_id"])
+    prompt, reply = conv["messages"][0]["content"], conv["messages"][-1]["content"]
+    page.get_by_text(prompt, exact=True).wait_for()
+    if reply.strip():
+        expect(page.locator("code").filter(has_text=reply.strip()[:40]).first).to_be_visible()

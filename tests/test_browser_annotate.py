@@ -13,7 +13,6 @@ from urllib.request import urlopen
 
 import pytest
 from annotate_seed import OTHER, SECRET, seed
-from conftest import need_chromium
 
 pytestmark = pytest.mark.browser
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,29 +57,19 @@ def served(archive: Path, tmp_path: Path) -> Iterator[str]:
         log.close()
 
 
-def test_blind_annotation_page_never_shows_the_model(served: str) -> None:
-    chromium = need_chromium()
-    from playwright.sync_api import expect, sync_playwright
+def test_blind_annotation_page_never_shows_the_model(served: str, page) -> None:
+    from playwright.sync_api import expect
 
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=chromium,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        try:
-            page = browser.new_page()
-            page.goto(served)
-            name = page.get_by_label("Your name")
-            name.fill("alice")
-            name.press("Enter")
-            expect(page.get_by_text("0 of 20 done")).to_be_visible(timeout=30_000)
-            expect(page.get_by_role("button", name="Save and next")).to_be_visible()
-            html = page.content()
-            shown = page.locator("body").inner_text()
-            for secret in (SECRET, OTHER):
-                assert secret not in html and secret not in shown
-            # turning blind mode off names the model: the check above would see a leak
-            page.get_by_text("Blind mode").click()
-            expect(page.get_by_text(SECRET, exact=False).first).to_be_visible(timeout=30_000)
-        finally:
-            browser.close()
+    page.goto(served)
+    name = page.get_by_label("Your name")
+    name.fill("alice")
+    name.press("Enter")
+    expect(page.get_by_text("0 of 20 done")).to_be_visible(timeout=30_000)
+    expect(page.get_by_role("button", name="Save and next")).to_be_visible()
+    html = page.content()
+    shown = page.locator("body").inner_text()
+    for secret in (SECRET, OTHER):
+        assert secret not in html and secret not in shown
+    # turning blind mode off names the model: the check above would see a leak
+    page.get_by_text("Blind mode").click()
+    expect(page.get_by_text(SECRET, exact=False).first).to_be_visible(timeout=30_000)
