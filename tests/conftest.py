@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -79,3 +83,20 @@ def page():
             yield tab
         finally:
             browser.close()
+
+
+@contextmanager
+def lock_held(path: Path, seconds: float = 60) -> Iterator[subprocess.Popen]:
+    """Another process holds the archive's file lock for `seconds` (or until the block ends)."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import duckdb,sys,time; c=duckdb.connect(sys.argv[1]); print('held', flush=True); "
+         "time.sleep(float(sys.argv[2])); c.close()", str(path), str(seconds)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        yield holder
+    finally:
+        holder.kill()
+        holder.wait()

@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 import pytest
 from click.testing import CliRunner
-from conftest import GEMMA, SMOL
+from conftest import GEMMA, SMOL, lock_held
 
 from dialogues import cli as cli_module
 from dialogues.cli import cli
@@ -109,21 +109,12 @@ def test_user_errors_are_one_line_without_traceback(
 def test_locked_archive_is_one_line_exit_3(tmp_path: Path) -> None:
     archive = tmp_path / "a.duckdb"
     assert run_cli("--archive", str(archive), "runs").returncode == 0
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import duckdb,sys,time; c=duckdb.connect(sys.argv[1]); "
-         "print('held', flush=True); time.sleep(60)", str(archive)],
-        stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    with lock_held(archive):
         result = subprocess.run(
             [sys.executable, "-m", "dialogues", "--archive", str(archive), "runs"],
             capture_output=True, text=True, timeout=60,
             env={**__import__("os").environ, "DIALOGUES_LOCK_TIMEOUT": "1"},
         )  # fmt: skip
-    finally:
-        holder.kill()
-        holder.wait()
     assert result.returncode == 3 and "Traceback" not in result.stderr
     assert str(archive) in result.stderr and "in use by another process" in result.stderr
 

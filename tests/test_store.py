@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import duckdb
 import pytest
+from conftest import lock_held
 
 from dialogues.errors import ArchiveError
 from dialogues.store import connect, migrations
@@ -101,41 +100,21 @@ def test_newer_schema_is_refused(archive: Path) -> None:
 def test_lock_held_by_another_process_gives_one_line(archive: Path) -> None:
     with connect(archive):
         pass
-    holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import duckdb,sys,time; c=duckdb.connect(sys.argv[1]); print('held', flush=True); "
-         "time.sleep(30)", str(archive)],
-        stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    with lock_held(archive):
         started = time.monotonic()
         with pytest.raises(ArchiveError) as err, connect(archive, timeout=0.5):
             pass
         assert time.monotonic() - started < 5
-        message = str(err.value)
-        assert str(archive) in message and "in use by another process" in message
-        assert "\n" not in message
-    finally:
-        holder.kill()
-        holder.wait()
+    message = str(err.value)
+    assert str(archive) in message and "in use by another process" in message
+    assert "\n" not in message
 
 
 def test_lock_released_in_time_is_waited_for(archive: Path) -> None:
     with connect(archive):
         pass
-    holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import duckdb,sys,time; c=duckdb.connect(sys.argv[1]); print('held', flush=True); "
-         "time.sleep(0.7); c.close()", str(archive)],
-        stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
-        with connect(archive, timeout=10) as db:
-            assert db.execute("SELECT count(*) FROM runs").fetchone() == (0,)
-    finally:
-        holder.wait()
+    with lock_held(archive, seconds=0.7), connect(archive, timeout=10) as db:
+        assert db.execute("SELECT count(*) FROM runs").fetchone() == (0,)
 
 
 def test_read_only_archive_is_read_but_never_written(archive: Path) -> None:
