@@ -141,6 +141,7 @@ class _LoopbackServer:
         *,
         default: Action | Script | None = None,
         delay: float = 0.0,
+        keep_requests: bool = True,
     ):
         self._queue: deque[Action] = deque()
         self._script: Script | None = None
@@ -150,7 +151,8 @@ class _LoopbackServer:
             self._queue.extend(script)
         self.default: Action | Script = default if default is not None else Answer()
         self.delay = delay  # added to every chat call, e.g. to model generation time
-        self.requests: list[Request] = []
+        self.requests: list[Request] = []  # every request, for tests to inspect
+        self.keep_requests = keep_requests  # a benchmark's long run keeps none
         self.calls = 0
         self.port = 0
         self._lock = threading.Lock()
@@ -246,7 +248,8 @@ class _LoopbackServer:
                 request = await self._read_request(reader)
                 if request is None:
                     break
-                self.requests.append(request)
+                if self.keep_requests:
+                    self.requests.append(request)
                 out = await self.handle(request)
                 writer.write(out)
                 await writer.drain()
