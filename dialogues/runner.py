@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import duckdb
+
 from dialogues import plan as planning
 from dialogues.prompts import PromptSet
 from dialogues.providers.base import (
@@ -25,6 +27,7 @@ from dialogues.providers.base import (
     call_with_retries,
 )
 from dialogues.store import connect, records
+from dialogues.store.db import open_connection
 from dialogues.store.writer import ArchiveWriter, Batch
 
 SKIPPED = "skipped: an earlier turn of this conversation failed"
@@ -119,15 +122,21 @@ def run_plans(
 ) -> tuple[records.RunRecord, list[planning.ConversationPlan]]:
     """Rebuild a stored run's plan from the archive, so a resume does exactly the same cells."""
     with connect(archive) as db:
-        run = records.get_run(db, run_id)
-        if run is None:
-            raise KeyError(run_id)
-        prompt_set = records.load_prompt_set(db, run.set_id or "", run.set_hash or "")
-        warmup = (
-            records.load_prompt_set(db, run.warmup_set_id, run.warmup_set_hash or "")
-            if run.warmup_set_id
-            else None
-        )
+        return _run_plans(db, run_id)
+
+
+def _run_plans(
+    db: duckdb.DuckDBPyConnection, run_id: str
+) -> tuple[records.RunRecord, list[planning.ConversationPlan]]:
+    run = records.get_run(db, run_id)
+    if run is None:
+        raise KeyError(run_id)
+    prompt_set = records.load_prompt_set(db, run.set_id or "", run.set_hash or "")
+    warmup = (
+        records.load_prompt_set(db, run.warmup_set_id, run.warmup_set_hash or "")
+        if run.warmup_set_id
+        else None
+    )
     models = list((run.params or {}).get("models", []))
     plans = planning.build(prompt_set, models, run.condition or "cold", run.repeats or 1, warmup)
     only = (run.params or {}).get("conv_keys")
@@ -145,10 +154,17 @@ async def execute(
     stop: threading.Event | None = None,
 ) -> Summary:
     """Do every cell of a run that is not finished yet (and failed ones with retry_errors)."""
-    run, plans = run_plans(archive, run_id)
-    state = _load_state(archive, run_id)
+    # One connection reads the plan and what is already done, then becomes the writer's:
+    # opening the file costs ~15 ms, which a short batch would otherwise pay three times.
+    db = open_connection(archive)
+    try:
+        run, plans = _run_plans(db, run_id)
+        state = _load_state(db, run_id)
+    except BaseException:
+        db.close()
+        raise
     progress = _initial_progress(plans, state.outcomes)
-    writer = ArchiveWriter(archive)
+    writer = ArchiveWriter(archive, db)
     ctx = _Context(archive, run, writer, state, progress, retry_errors, on_progress, stop)
     try:
         queues: dict[str, list[planning.ConversationPlan]] = {}
@@ -197,21 +213,20 @@ class _Context:
     stop: threading.Event | None
 
 
-def _load_state(archive: Path, run_id: str) -> _State:
-    with connect(archive) as db:
-        outcomes = records.cell_outcomes(db, run_id)
-        attempts = dict(
-            db.execute(
-                "SELECT m.cell_key, max(m.attempt) FROM messages m "
-                "JOIN conversations c ON c.id = m.conversation_id "
-                "WHERE c.run_id = ? AND m.cell_key IS NOT NULL GROUP BY m.cell_key",
-                [run_id],
-            ).fetchall()
-        )
-        conversations = records.conversation_ids(db, run_id)
-        histories: dict[str, list[dict[str, Any]]] = {}
-        for conv_id in conversations.values():
-            histories[conv_id] = records.history(db, conv_id)
+def _load_state(db: duckdb.DuckDBPyConnection, run_id: str) -> _State:
+    outcomes = records.cell_outcomes(db, run_id)
+    attempts = dict(
+        db.execute(
+            "SELECT m.cell_key, max(m.attempt) FROM messages m "
+            "JOIN conversations c ON c.id = m.conversation_id "
+            "WHERE c.run_id = ? AND m.cell_key IS NOT NULL GROUP BY m.cell_key",
+            [run_id],
+        ).fetchall()
+    )
+    conversations = records.conversation_ids(db, run_id)
+    histories: dict[str, list[dict[str, Any]]] = {}
+    for conv_id in conversations.values():
+        histories[conv_id] = records.history(db, conv_id)
     return _State(outcomes, attempts, conversations, histories)
 
 
