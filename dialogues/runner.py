@@ -323,6 +323,10 @@ async def _call(
     turn: planning.Turn,
 ) -> dict[str, Any]:
     attempts_allowed = int((ctx.run.params or {}).get("attempts") or 4)
+    # Yield to the event loop before starting the next call: its select() is where litellm's
+    # executor threads and finished responses get the GIL. Going straight from one call's
+    # bookkeeping into the next call's setup made every call wait longer (~5% at 32 at once).
+    await asyncio.sleep(0)
     try:
         reply, used = await call_with_retries(provider, request, gen, attempts=attempts_allowed)
     except ProviderError as exc:
