@@ -135,9 +135,12 @@ def run_all(url: str, args: argparse.Namespace) -> None:
             # one side only. On a 2-core VM one pass varies by ±15%, so report both each
             # path's best pass and the median ratio of passes run side by side.
             bares, ours = [], []
-            for _ in range(args.passes):
+            for i in range(args.passes):
+                if i % 2:  # which path goes first alternates too
+                    ours.append(workbench(url, args.calls, conc, folder))
                 bares.append(asyncio.run(bare_litellm(url, args.calls, conc)))
-                ours.append(workbench(url, args.calls, conc, folder))
+                if not i % 2:
+                    ours.append(workbench(url, args.calls, conc, folder))
             bare, best = max(bares), max(ours)
             pair = statistics.median(o / b for o, b in zip(ours, bares, strict=True))
             overhead = (1 / best - 1 / bare) * 1000  # wall ms per call beyond the floor
