@@ -426,7 +426,7 @@ def build(archive: Path, n: int, seed: int = 7) -> dict[str, Any]:
     """Write the whole archive; returns the run ids and row counts."""
     from dialogues import annotations, autotag, plan, prompts, tagging
     from dialogues.store import connect, records, transaction
-    from dialogues.store.writer import insert_rows
+    from dialogues.store.records import insert_rows
 
     builder = Builder(seed)
     sei_set, warmup, xstest = (prompts.load(s) for s in ("sei-battery", "warmup-default", "xstest"))

@@ -27,7 +27,7 @@ from dialogues.providers.base import (
     call_with_retries,
 )
 from dialogues.store import connect, records, transaction
-from dialogues.store.writer import insert_rows
+from dialogues.store.records import insert_rows
 
 SIDES = ("a", "b")
 CONV_KEY = "dialogue"

@@ -7,7 +7,7 @@ from pathlib import Path
 from dialogues import prompts, runner
 from dialogues.providers.base import ModelInfo
 from dialogues.store import records, transaction
-from dialogues.store.writer import insert_rows
+from dialogues.store.records import insert_rows
 
 SECRET = "acme/secret-model-7b"  # must never show on a blind page
 OTHER = "acme/other-model-1b"

@@ -15,7 +15,7 @@ from typing import Any
 from dialogues import prompts, sei
 from dialogues.providers.base import ModelInfo
 from dialogues.store import connect, records
-from dialogues.store.writer import insert_rows
+from dialogues.store.records import insert_rows
 
 ALPHA, BETA = "test/alpha-1b", "test/beta-7b"
 TAGGER = "heuristic@1.test"

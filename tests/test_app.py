@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 from dialogues import batch, prompts, runner
 from dialogues.providers.base import ModelInfo
 from dialogues.store import queries, records, transaction
-from dialogues.store.writer import insert_rows
+from dialogues.store.records import insert_rows
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
 TRANSCRIPTS = "dialogues/ui/transcripts_page.py"

@@ -24,7 +24,7 @@ from dialogues.cli import cli
 from dialogues.errors import UserError
 from dialogues.prompts import Prompt, PromptSet
 from dialogues.store import connect, records, transaction
-from dialogues.store.writer import insert_rows
+from dialogues.store.records import insert_rows
 
 GOLDEN = Path(__file__).parent / "golden"
 T0 = datetime(2025, 1, 8, 10, 0, 0)

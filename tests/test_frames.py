@@ -13,7 +13,7 @@ from archive_seed import ALPHA, BETA, SEI_RUN, T0, TAGGER, XS_RUN, conv_id, seed
 from dialogues import scores, sei
 from dialogues.store import connect, frames
 from dialogues.store.frames import Filters
-from dialogues.store.writer import insert_rows
+from dialogues.store.records import insert_rows
 
 ALICE, BOB, TAG = "human:alice", "human:bob", f"tagger:{TAGGER}"
 

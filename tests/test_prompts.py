@@ -97,3 +97,23 @@ def test_csv_backed_set_reports_missing_column_and_bad_line(tmp_path: Path) -> N
 def test_unknown_set_lists_the_shipped_ones() -> None:
     with pytest.raises(PromptFileError, match="sei-battery"):
         prompts.load("no-such-set")
+
+
+def test_two_sets_with_the_same_prompts_are_both_stored(tmp_path: Path) -> None:
+    """Their prompts share a version hash; the second set is stored without a key clash."""
+    from dialogues.store import connect, records
+
+    sets = []
+    for name in ("one", "two"):
+        path = tmp_path / f"{name}.yaml"
+        lines = "".join(f"  - id: q{i}\n    text: Question {i}?\n" for i in range(6))
+        path.write_text(f"id: {name}\nprompts:\n{lines}")
+        sets.append(prompts.load(path))
+    assert sets[0].version_hash == sets[1].version_hash
+    with connect(tmp_path / "a.duckdb") as db:
+        for ps in sets:
+            records.save_prompt_set(db, ps)
+        for ps in sets:
+            back = records.load_prompt_set(db, ps.id, ps.version_hash)
+            assert [p.content for p in back.prompts] == [p.content for p in ps.prompts]
+            assert [p.content_hash for p in back.prompts] == [p.content_hash for p in ps.prompts]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from dialogues.store import connect, queries
-from dialogues.store.writer import insert_rows
+from dialogues.store.records import insert_rows
 
 TEXTS = ["50% off_now", "(a+b)*c [x]", "Plain Text", "a.b", "axb"]
 

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
 from dialogues.prompts import Prompt, PromptSet
 from dialogues.providers.base import ModelInfo
@@ -31,6 +32,33 @@ def new_id() -> str:
     # uuid4 asks the kernel for 16 bytes every time: ~0.5 ms under load, four times a call.
     with _ids_lock:
         return f"{_ids.getrandbits(64):016x}"
+
+
+ARROW_MIN_ROWS = 4  # executemany costs ~1 ms a row; an Arrow insert is one statement
+
+
+def insert_rows(
+    db: duckdb.DuckDBPyConnection,
+    table: str,
+    rows: list[dict[str, Any]],
+    or_ignore: bool = False,
+) -> None:
+    """Insert dict rows into one table; rows with different keys go in separate statements.
+
+    With or_ignore a row whose primary key is already there is skipped, not an error.
+    """
+    verb = "INSERT OR IGNORE INTO" if or_ignore else "INSERT INTO"
+    shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        shapes.setdefault(tuple(sorted(row)), []).append(row)  # key order must not split them
+    for cols, same in shapes.items():
+        names = ", ".join(cols)
+        if len(same) >= ARROW_MIN_ROWS:
+            frame = pa.Table.from_pylist(same)  # noqa: F841 - DuckDB reads the local by name
+            db.execute(f"{verb} {table} BY NAME SELECT * FROM frame")
+        else:
+            sql = f"{verb} {table} ({names}) VALUES ({', '.join('?' for _ in cols)})"
+            db.executemany(sql, [[r[c] for c in cols] for r in same])
 
 
 def to_json(value: Any) -> str | None:
@@ -97,14 +125,13 @@ def save_prompt_set(db: duckdb.DuckDBPyConnection, ps: PromptSet) -> None:
         [ps.id, ps.version_hash, ps.title, ps.source, ps.credit, ps.licence, ps.mode, ps.kind,
          ps.path],
     )  # fmt: skip
-    db.executemany(
-        "INSERT OR IGNORE INTO prompts VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [
-            [ps.version_hash, p.position, p.key, p.title, p.content, p.content_hash,
-             to_json(p.meta or None)]
-            for p in ps.prompts
-        ],
-    )  # fmt: skip
+    # Another set with the very same prompts has the same version hash and stored them already.
+    rows = [
+        {"set_hash": ps.version_hash, "position": p.position, "key": p.key, "title": p.title,
+         "content": p.content, "content_hash": p.content_hash, "meta_json": to_json(p.meta or None)}
+        for p in ps.prompts
+    ]  # fmt: skip
+    insert_rows(db, "prompts", rows, or_ignore=True)
 
 
 def load_prompt_set(db: duckdb.DuckDBPyConnection, set_id: str, version_hash: str) -> PromptSet:

@@ -22,9 +22,14 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import pyarrow as pa  # imported here, not at the first commit: the import holds the GIL ~0.1 s
+import pyarrow as pa
 
 from dialogues.store import db as store_db
+from dialogues.store.records import insert_rows
+
+# pyarrow builds its first table by importing pandas: ~0.2 s holding the GIL. Paid when the
+# writer is imported, not at a batch's first commit while its calls are in flight.
+pa.Table.from_pylist([{"warm": 1}])
 
 Rows = dict[str, list[dict[str, Any]]]  # table → rows
 HOLD_S = 1.0  # longest stretch the writer keeps the file
@@ -33,7 +38,6 @@ IDLE_S = 0.3  # close when nothing arrived for this long
 # Under load a commit gathers what finishes in the next MIN_COMMIT_GAP_S: a commit costs ~4 ms
 # of CPU whatever its size, CPU a busy batch of hosted calls needs for the calls themselves.
 MIN_COMMIT_GAP_S = float(os.environ.get("DIALOGUES_COMMIT_GAP", "0.2"))
-ARROW_MIN_ROWS = 4  # executemany costs ~1 ms a row; an Arrow insert is one statement
 
 
 @dataclass
@@ -145,18 +149,3 @@ def _merge(batches: list[Batch]) -> Rows:
     return {
         t: merged[t] for t in sorted(merged, key=lambda t: order.index(t) if t in order else 99)
     }
-
-
-def insert_rows(db: duckdb.DuckDBPyConnection, table: str, rows: list[dict[str, Any]]) -> None:
-    """Insert dict rows into one table; rows with different keys go in separate statements."""
-    shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    for row in rows:
-        shapes.setdefault(tuple(sorted(row)), []).append(row)  # key order must not split them
-    for cols, same in shapes.items():
-        names = ", ".join(cols)
-        if len(same) >= ARROW_MIN_ROWS:
-            frame = pa.Table.from_pylist(same)  # noqa: F841 - DuckDB reads the local by name
-            db.execute(f"INSERT INTO {table} BY NAME SELECT * FROM frame")
-        else:
-            sql = f"INSERT INTO {table} ({names}) VALUES ({', '.join('?' for _ in cols)})"
-            db.executemany(sql, [[r[c] for c in cols] for r in same])
