@@ -6,6 +6,7 @@ The CLI and the app both come through here; runner.py does the calls.
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,15 @@ def providers_for(
 
 def prepare(archive: Path, opts: BatchOptions) -> tuple[str, dict[str, Provider]]:
     """Create the run (or find the one to resume) and the providers it needs."""
+    run, providers = _start(archive, opts)
+    if isinstance(run, runner.NewRun):
+        run.close()
+        return run.id, providers
+    return run, providers
+
+
+def _start(archive: Path, opts: BatchOptions) -> tuple[str | runner.NewRun, dict[str, Provider]]:
+    """prepare, but a new run comes with its plan and open connection, ready to execute."""
     if opts.resume_id:
         with connect(archive) as db:
             run = records.get_run(db, opts.resume_id)
@@ -95,7 +105,7 @@ def prepare(archive: Path, opts: BatchOptions) -> tuple[str, dict[str, Provider]
         system_prompt=opts.system_prompt,
         api_base=opts.api_base,
     )
-    return runner.create_run(archive, request), providers
+    return runner.record_run(archive, request), providers
 
 
 async def run(
@@ -105,25 +115,32 @@ async def run(
     stop: threading.Event | None = None,
 ) -> runner.Summary:
     """Prepare and execute a batch, with a progress bar on the terminal if asked."""
-    run_id, providers = prepare(archive, opts)
-    if opts.run_id_file:
-        opts.run_id_file.write_text(run_id + "\n", encoding="utf-8")
-    bar = _ProgressBar(run_id) if progress else None
+    run, providers = _start(archive, opts)
+    run_id = run if isinstance(run, str) else run.id
+    bar = None
     try:
-        return await runner.execute(archive, run_id, providers, opts.retry_errors,
+        if opts.run_id_file:
+            opts.run_id_file.write_text(run_id + "\n", encoding="utf-8")
+        bar = _ProgressBar(run_id) if progress else None
+        return await runner.execute(archive, run, providers, opts.retry_errors,
                                     bar.update if bar else None, stop)  # fmt: skip
     finally:
+        if isinstance(run, runner.NewRun):
+            run.close()  # only if execute never took the connection
         if bar:
             bar.close()
 
 
 class _ProgressBar:
-    """tqdm over all cells, with per-model counts in the postfix."""
+    """tqdm over all cells, with per-model counts in the postfix; redrawn at most 10 times a second."""
+
+    INTERVAL_S = 0.1  # a redraw per call would cost each of hundreds of calls a second a write
 
     def __init__(self, run_id: str):
         from tqdm import tqdm
 
         self.bar: Any = tqdm(desc=f"run {run_id}", unit="call", dynamic_ncols=True)
+        self._drawn = 0.0
 
     def update(self, run_id: str, per_model: dict[str, runner.Progress]) -> None:
         total = sum(p.total for p in per_model.values())
@@ -131,8 +148,11 @@ class _ProgressBar:
         self.bar.total = total
         self.bar.n = finished
         errors = sum(p.errors for p in per_model.values())
-        self.bar.set_postfix_str(f"errors={errors}", refresh=False)
-        self.bar.refresh()
+        self.bar.set_postfix_str(f"errors={errors}", refresh=False)  # close() draws the last
+        now = time.monotonic()
+        if now - self._drawn >= self.INTERVAL_S or finished == total:
+            self._drawn = now
+            self.bar.refresh()
 
     def close(self) -> None:
         self.bar.close()

@@ -143,3 +143,44 @@ def test_resume_does_only_missing_cells_and_retry_errors_keeps_attempts(
     assert len(cells) == 7 and len(set(cells)) == 6  # one cell has two attempts, both kept
     retried = [r for r in rows if r["attempt"] == 2]
     assert len(retried) == 1 and retried[0]["content"] == "ok"
+
+
+def test_a_new_run_executes_once_on_its_own_connection(archive: Path, tiny_set: Path) -> None:
+    """record_run hands its plan and connection to execute; the stored plan is the same one."""
+    with OpenAIServer([], default=Answer("ok")) as url:
+        opts = batch.BatchOptions(prompt_ref=str(tiny_set), **hosted(url), repeats=2)
+        new, providers = batch._start(archive, opts)
+        assert isinstance(new, runner.NewRun)
+        summary = asyncio.run(runner.execute(archive, new, providers))
+        assert (summary.run_id, summary.done, summary.errors) == (new.id, 4, 0)
+        with pytest.raises(ValueError, match="already executed"):
+            asyncio.run(runner.execute(archive, new, providers))
+        # Read back from the archive, the plan is the one that ran: a resume finds nothing to do.
+        _, stored = runner.run_plans(archive, new.id)
+        assert [t.cell_key for p in stored for t in p.turns] == [
+            t.cell_key for p in new.plans for t in p.turns
+        ]
+        again = run_batch(archive, resume_id=new.id)
+    assert (again.total, again.done) == (4, 4)
+    assert len(assistant_rows(archive)) == 4  # nothing called or written twice
+
+
+def test_a_new_run_never_executed_lets_go_of_the_archive(archive: Path, tiny_set: Path) -> None:
+    opts = batch.BatchOptions(prompt_ref=str(tiny_set), **hosted("http://127.0.0.1:9"))
+    new, _ = batch._start(archive, opts)
+    assert isinstance(new, runner.NewRun)
+    new.close()
+    with connect(archive, timeout=0.5) as db:  # not locked: the file is free again
+        assert records.get_run(db, new.id) is not None
+
+
+def test_progress_bar_redraws_at_most_ten_times_a_second(capsys) -> None:
+    bar = batch._ProgressBar("r1")
+    per_model = {"m": runner.Progress(total=1000)}
+    for _ in range(1000):
+        per_model["m"].done += 1
+        bar.update("r1", per_model)
+    bar.close()
+    drawn = capsys.readouterr().err
+    assert drawn.count("errors=0") < 20  # 1000 updates in well under a second
+    assert "1000/1000" in drawn  # the last state is always drawn
