@@ -6,6 +6,7 @@ import asyncio
 import random
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -13,6 +14,8 @@ from servers import Answer, Drop, Fail, Malformed, OpenAIServer, Request
 
 from dialogues import batch
 from dialogues.store import connect, records
+from dialogues.store.db import waiting_flag
+from dialogues.store.writer import ArchiveWriter, Batch
 
 
 def many_prompts(tmp_path: Path, n: int) -> Path:
@@ -120,7 +123,43 @@ def test_reader_gets_its_turn_while_a_batch_writes(tmp_path: Path) -> None:
     assert proc.returncode == 0, err
     assert len(counts) >= 3 and counts == sorted(counts)
     assert any(0 < c < 300 for c in counts)  # read in the middle of the batch
-    assert max(waits) < 5
+    assert max(waits) < 2.5  # the writer let go at its next commit, well before its 5 s limit
+    assert not waiting_flag(archive).exists()  # whoever got in took the flag down
+
+
+def test_writer_keeps_the_file_until_someone_waits(tmp_path: Path) -> None:
+    archive = tmp_path / "a.duckdb"
+    with connect(archive):
+        pass
+    writer = ArchiveWriter(archive)
+
+    def commit(n: int) -> None:
+        done = threading.Event()
+        writer.submit(Batch({"tags": [_tag(n)]}, done=lambda _err: done.set()))
+        assert done.wait(10)
+
+    try:
+        for n in range(5):
+            commit(n)
+        assert writer.opens == 1  # one connection for every commit: nobody was waiting
+        waiting_flag(archive).touch()  # what a reader that found the file locked leaves
+        commit(5)
+        deadline = time.monotonic() + 5
+        while waiting_flag(archive).exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not waiting_flag(archive).exists()
+        time.sleep(0.2)  # the writer's pause after letting go
+        commit(6)
+        assert writer.opens == 2  # it let go once, then took the file again
+    finally:
+        writer.close()
+    with connect(archive) as db:
+        assert db.execute("SELECT count(*) FROM tags").fetchone() == (7,)
+
+
+def _tag(n: int) -> dict:
+    return {"id": f"t{n}", "message_id": f"m{n}", "target": "answer", "tagger_id": "test",
+            "label": "engagement"}  # fmt: skip
 
 
 def test_hostile_responses_are_exported_intact(tmp_path: Path) -> None:

@@ -45,16 +45,45 @@ def _describe(path: Path, exc: Exception) -> ArchiveError:
     return ArchiveError(f"archive {path} cannot be opened: {text.splitlines()[0]}")
 
 
+def waiting_flag(path: Path) -> Path:
+    """The file that tells a batch's writer another process is waiting for the archive."""
+    return path.with_name(path.name + ".waiting")
+
+
+def _flag(flag: Path, up: bool) -> None:
+    try:
+        if up:
+            flag.touch()
+        else:
+            flag.unlink(missing_ok=True)
+    except OSError:  # a read-only folder: the writer still lets go every few seconds
+        pass
+
+
 def _open(path: Path, read_only: bool, timeout: float) -> duckdb.DuckDBPyConnection:
-    """Connect, retrying with a short backoff while another process holds the lock."""
+    """Connect, retrying with a short backoff while another process holds the lock.
+
+    While it waits it raises the waiting flag, and a batch's writer lets go of the file at its
+    next commit; whoever gets in takes the flag down.
+    """
     deadline = time.monotonic() + timeout
     delay = 0.02
+    flag = waiting_flag(path)
+    waited = False
     while True:
         try:
-            return duckdb.connect(str(path), read_only=read_only)
+            db = duckdb.connect(str(path), read_only=read_only)
         except (duckdb.Error, OSError) as exc:
             if not _is_lock_error(exc) or time.monotonic() >= deadline:
+                if waited:
+                    _flag(flag, up=False)
                 raise _describe(path, exc) from exc
+        else:
+            if waited:
+                _flag(flag, up=False)
+            return db
+        _flag(flag, up=True)
+        waited = True
         time.sleep(delay)
         delay = min(delay * 2, 0.05)
 

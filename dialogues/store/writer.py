@@ -6,12 +6,15 @@ killed process loses at most the calls of the last 0.2 s, which `--resume` does 
 committed call is ever lost or doubled.
 
 Opening a DuckDB file costs ~15 ms (and closing checkpoints it), so during a burst the writer
-keeps its connection, but never for more than HOLD_S at a stretch: then it closes and pauses
-for GAP_S so the app (another process) can take its turn on the file lock.
+keeps its connection. When another process waits for the file (the app raises the archive's
+waiting flag, see store.db), the writer lets go after its current commit and pauses for GAP_S
+so the waiter gets in. Programs that raise no flag (DuckDB's own CLI, a notebook) get a turn
+at least every HOLD_S.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import threading
@@ -32,7 +35,7 @@ from dialogues.store.records import insert_rows
 pa.Table.from_pylist([{"warm": 1}])
 
 Rows = dict[str, list[dict[str, Any]]]  # table → rows
-HOLD_S = 1.0  # longest stretch the writer keeps the file
+HOLD_S = 5.0  # longest stretch the writer keeps the file, waiting flag or not
 GAP_S = 0.15  # pause after letting go, long enough for another process's retry to get in
 IDLE_S = 0.3  # close when nothing arrived for this long
 # Under load a commit gathers what finishes in the next MIN_COMMIT_GAP_S: a commit costs ~4 ms
@@ -62,6 +65,8 @@ class ArchiveWriter:
         self._held_since = time.monotonic()
         self._last_commit = 0.0
         self._closing = threading.Event()  # cuts the writer's pauses short at the end of a run
+        self._flag = store_db.waiting_flag(path)
+        self.opens = 1 if db is not None else 0  # connections this writer had: a test's gauge
         self._thread.start()
 
     def submit(self, batch: Batch) -> None:
@@ -104,10 +109,19 @@ class ArchiveWriter:
                     batches.append(nxt)
             if batches:
                 self._commit(batches)
-            if self._db is not None and time.monotonic() - self._held_since > HOLD_S:
+            if self._db is not None and self._should_let_go():
                 self._release()
                 self._closing.wait(GAP_S)
         self._release()
+
+    def _should_let_go(self) -> bool:
+        if time.monotonic() - self._held_since > HOLD_S:
+            return True
+        if not self._flag.exists():  # a stat: ~3 us a commit
+            return False
+        with contextlib.suppress(OSError):  # a waiter that gave up must not keep us letting go
+            self._flag.unlink(missing_ok=True)
+        return True
 
     def _release(self) -> None:
         if self._db is not None:
@@ -120,6 +134,7 @@ class ArchiveWriter:
             if self._db is None:
                 self._db = store_db.open_connection(self.path)
                 self._held_since = time.monotonic()
+                self.opens += 1
             db = self._db
             db.execute("BEGIN TRANSACTION")
             try:
