@@ -6,6 +6,7 @@ Plain Python with no Streamlit: the CLI and the app both call `create_run` then 
 from __future__ import annotations
 
 import asyncio
+import functools
 import getpass
 import threading
 from collections.abc import Callable
@@ -416,7 +417,7 @@ def _conversation_row(
         "set_id": run.set_id,
         "set_hash": run.set_hash,
         "system_prompt": system,
-        "params_json": records.to_json(asdict(gen)),
+        "params_json": records.to_json(_params(gen)),
     }
 
 
@@ -462,11 +463,17 @@ def _base_reply(
     }
 
 
+@functools.lru_cache(maxsize=256)
+def _params(gen: GenParams) -> dict[str, Any]:
+    """GenParams as a dict, once per distinct value (asdict costs ~5 us; a batch has a few)."""
+    return asdict(gen)
+
+
 def _request_json(request: list[Message] | None, gen: GenParams | None, provider: Provider) -> Any:
     if request is None or gen is None:
         return None
     return records.to_json(
-        {"backend": provider.info.backend, "messages": request, "params": asdict(gen)}
+        {"backend": provider.info.backend, "messages": request, "params": _params(gen)}
     )
 
 

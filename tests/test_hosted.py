@@ -213,3 +213,24 @@ def test_scrub_secrets(monkeypatch):
         assert secret not in scrubbed
     assert scrub_secrets("plain words, 42 tokens") == "plain words, 42 tokens"
 
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Bearer abcdef123", "BEARER   tok.en_12345", "authorization=xyz", "X-Goog-Api-Key: v",
+        "'x-api-key': 'v'", "API-KEY=v", "apikey: v", "sk-abcdef", "use sk-proj-ABCDEFGH here",
+        "AIza" + "b" * 20, "hf_" + "a1" * 8, "pplx_" + "Z" * 16, "xai_" + "9" * 16,
+        "gsk_" + "a" * 15, "bearer abc", "skunk-works", "plain text",
+    ],
+)  # fmt: skip
+def test_one_search_finds_whatever_a_pattern_would_scrub(text: str) -> None:
+    """The combined pre-check may say yes too often, never no when a pattern would match."""
+    from dialogues.providers import hosted
+
+    changed = any(p.search(text) for p in hosted._SECRET_PATTERNS)
+    assert not changed or hosted._ANY_SECRET.search(text)
+    expected = text
+    for pattern in hosted._SECRET_PATTERNS:
+        expected = pattern.sub(lambda m: (m.group(1) if m.groups() else "") + "***", expected)
+    assert scrub_secrets(text, []) == expected
