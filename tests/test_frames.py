@@ -228,3 +228,37 @@ def test_empty_archive_gives_empty_frames_with_the_contract_columns(tmp_path: Pa
     assert list(read(path, frames.rubric).columns[:8]) == list(scores.RUBRIC_COLUMNS)
     assert read(path, frames.rubric_dimensions).empty
     assert read(path, frames.responses).empty and read(path, frames.label_counts).empty
+
+
+def test_export_shows_the_sei_the_scores_compute(writable: Path) -> None:
+    """Edge cases the export once judged apart from the scores: now one query decides both."""
+    from dialogues.export import conversation_seis, snapshot
+
+    cid = conv_id(BETA, "cold", 1)  # its p1 failed on attempt 1 and was answered on attempt 2
+    rows = []
+    for p in sei.PROBE_KEYS:
+        keys = [d.key for d in sei.dimensions_for(p)]
+        rubric = {k: 2 for k in keys}
+        if p == "p2":
+            rubric[keys[0]] = 2.0  # a JSON number written as a float: still a 2
+            rubric[keys[1]] = "2"  # text, not a score
+        rows.append(annotation(f"{cid}:{p}", "engagement", id=f"e-{p}",
+                               rubric_json=json.dumps(rubric),
+                               markers_json=json.dumps(["curiosity", "agency"] if p == "p3" else []),
+                               # a marker ticked in the evidence list is not a marker
+                               evidence_json=json.dumps(["metaphor", "recursion"]
+                                                        if p == "p3" else [])))  # fmt: skip
+    # A score on the failed attempt (an error row) is not a score of the answer.
+    rows.append(annotation(f"{cid}:p1:failed", "deflection", id="e-failed",
+                           rubric_json=json.dumps({"d1": 0})))  # fmt: skip
+    with connect(writable) as db:
+        insert_rows(db, "annotations", rows)
+        snap = snapshot(db, [SEI_RUN], heavy=False)
+    row = one(read(writable, frames.rubric, Filters(sources=("human:carol",))))
+    assert row.conversation_id == cid
+    scored = len(sei.DIMENSIONS) - 1  # "2" dropped, 2.0 kept
+    assert (row.probe_total, row.dimensions_scored) == (2 * scored, scored)
+    assert (row.net_markers, row.evidence) == (1, 1)  # curiosity; metaphor
+    exported = conversation_seis(snap, {"id": cid})["human:carol"]
+    assert exported.dimensions_scored == row.dimensions_scored
+    assert exported.result == scores.score_sei(row.probe_total, row.net_markers, row.evidence)

@@ -46,12 +46,10 @@ from dialogues.export.data import (
 from dialogues.export.frontmatter import MARKER, _Dumper, _yaml, front_matter
 from dialogues.export.index import rates_rows, render_index, sei_rows
 from dialogues.export.judgements import (
-    SEI_SET,
     ConversationSEI,
     Judgement,
     annotation_source,
     conversation_judgements,
-    conversation_sei,
     conversation_seis,
     current_judgements,
 )
@@ -77,10 +75,10 @@ from dialogues.export.text import fenced, inline
 
 __all__ = [
     "HEAVY", "JSONL_FORMAT", "KINDS", "MARKER", "NO_ANSWER", "NO_ANSWER_PLAIN", "ORDER",
-    "RESERVED", "RESPONSE_COLUMNS", "SEI_SET", "SLUG_MAX", "TABLES", "ConversationSEI",
+    "RESERVED", "RESPONSE_COLUMNS", "SLUG_MAX", "TABLES", "ConversationSEI",
     "Download", "FileReport", "Judgement", "MarkdownReport", "Row", "Snapshot", "_Dumper",
     "_yaml", "annotation_source", "conversation_judgements", "conversation_record",
-    "conversation_sei", "conversation_seis", "conversation_stem", "current_judgements",
+    "conversation_seis", "conversation_stem", "current_judgements",
     "download", "export_csv", "export_jsonl", "export_markdown", "export_parquet", "fenced",
     "front_matter", "inline", "jsonl_lines", "people_errors", "plan_paths", "rates_rows",
     "redact", "render_conversation", "render_index", "response_state", "responses_frame",

@@ -142,13 +142,14 @@ def snapshot(
     `heavy` is the lossless read JSONL needs: messages' request and raw JSON, and every
     annotation row. `judgements` reads the current annotations, which all but JSONL show.
     """
-    read = _Reader(db, run_filters(check_runs(db, run_ids)), heavy)
+    wanted = check_runs(db, run_ids)
+    read = _Reader(db, run_filters(wanted), heavy)
     runs = {r["id"]: r for r in read.table("runs")}
     convs = read.table("conversations")
     convs.sort(key=lambda c: (sortable(runs[c["run_id"]]["created_at"]), c["run_id"],
                               c["conv_key"], c["id"]))  # fmt: skip
     history, current = read.annotations(judgements)
-    return Snapshot(
+    snap = Snapshot(
         models={r["id"]: r for r in read.table("models")},
         prompt_sets={(r["id"], r["version_hash"]): r for r in read.table("prompt_sets")},
         prompts=_grouped(read.table("prompts"), "set_hash"),
@@ -161,3 +162,24 @@ def snapshot(
         columns=read.columns,
         current=_grouped(current, "message_id"),
     )
+    if judgements:
+        snap.seis = _seis(db, wanted)
+    return snap
+
+
+def _seis(
+    db: duckdb.DuckDBPyConnection, run_ids: list[str] | None
+) -> dict[str, dict[str, ConversationSEI]]:
+    """conversation id → source → SEI, by the scores' own query (store.frames.rubric)."""
+    from dialogues import scores
+    from dialogues.export.judgements import ConversationSEI
+    from dialogues.store import frames
+
+    if run_ids == []:
+        return {}
+    frame = frames.rubric(db, frames.Filters(run_ids=tuple(run_ids or ())))
+    out: dict[str, dict[str, ConversationSEI]] = defaultdict(dict)
+    for r in frame.sort_values(["conversation_id", "source"]).itertuples(index=False):
+        result = scores.score_sei(int(r.probe_total), int(r.net_markers), int(r.evidence))
+        out[r.conversation_id][r.source] = ConversationSEI(result, int(r.dimensions_scored))
+    return dict(out)

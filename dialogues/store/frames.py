@@ -209,16 +209,18 @@ def _rubric_ctes(f: Filters, params: list[Any]) -> str:
         ),
         dimension_keys AS (SELECT unnest(?::VARCHAR[]) AS key, unnest(?::VARCHAR[]) AS probe),
         scored AS (
-            SELECT j.*, k.key AS dimension,
-                   json_extract_string(j.rubric_json, '$."' || k.key || '"') AS value
+            SELECT j.*, k.key AS dimension, j.rubric_json -> ('$."' || k.key || '"') AS value
             FROM judged j JOIN dimension_keys k ON k.probe = j.prompt_key
             WHERE json_type(j.rubric_json) = 'OBJECT'
         ),
         dims AS (
+            -- a score is a JSON number 0, 1 or 2 (2.0 too; "2" and true are not numbers);
             -- one score per dimension: a probe answered twice counts its later answer
             SELECT model, condition, run_id, conversation_id, "repeat", source, dimension,
-                   arg_max(value::INTEGER, seq) AS score
-            FROM scored WHERE value IN ('0', '1', '2')
+                   arg_max(try_cast(value AS DOUBLE)::INTEGER, seq) AS score
+            FROM scored
+            WHERE json_type(value) IN ('UBIGINT', 'BIGINT', 'DOUBLE')
+              AND try_cast(value AS DOUBLE) IN (0, 1, 2)
             GROUP BY ALL
         )
     """
