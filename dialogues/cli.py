@@ -41,7 +41,9 @@ class Group(click.Group):
             fail(str(exc), EXIT_USER)
         except Exception as exc:
             if "read-only mode" in str(exc):
-                fail(f"archive {ctx.obj['archive']} is read-only; nothing was written", EXIT_ARCHIVE)
+                fail(
+                    f"archive {ctx.obj['archive']} is read-only; nothing was written", EXIT_ARCHIVE
+                )
             raise
 
 
@@ -104,8 +106,12 @@ def models(ctx: click.Context, as_json: bool) -> None:
 @click.option("--retry-errors", is_flag=True, help="With --resume, also redo failed cells.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-@click.option("--run-id-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write the run id to this file as soon as the run is created.")
+@click.option(
+    "--run-id-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the run id to this file as soon as the run is created.",
+)
 @click.pass_context
 def run(ctx: click.Context, **opts: Any) -> None:
     """Send a prompt set to one or more models, several times each, into the archive."""
@@ -349,16 +355,31 @@ def import_xstest(
 
 @cli.command()
 @click.option("--auto", is_flag=True, required=True, help="Tag with an automatic tagger.")
-@click.option("--tagger", "tagger_name", default="heuristic", show_default=True,
-              help="heuristic, judge, or another registered tagger.")
-@click.option("--target", type=click.Choice(["answer", "reasoning", "both"]), default="answer",
-              show_default=True, help="The visible answer, the reasoning text, or both.")
+@click.option(
+    "--tagger",
+    "tagger_name",
+    default="heuristic",
+    show_default=True,
+    help="heuristic, judge, or another registered tagger.",
+)
+@click.option(
+    "--target",
+    type=click.Choice(["answer", "reasoning", "both"]),
+    default="answer",
+    show_default=True,
+    help="The visible answer, the reasoning text, or both.",
+)
 @click.option("--run", "run_id", default=None, help="Only responses of this run.")
 @click.option("--judge-model", default=None, help="With --tagger judge: the judging model.")
 @click.option("--rubric", is_flag=True, help="With --tagger judge: also score the SEI rubric.")
 @click.option("--api-base", default=None, help="OpenAI-compatible server for the judge.")
-@click.option("--concurrency", type=click.IntRange(1), default=4, show_default=True,
-              help="Judge calls at once.")
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1),
+    default=4,
+    show_default=True,
+    help="Judge calls at once.",
+)
 @click.option("--labels", "labels_file", default=None, help="Label-set TOML (default labels.toml).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
@@ -391,13 +412,23 @@ def tag(ctx: click.Context, auto: bool, tagger_name: str, target: str, run_id: s
 
 
 @cli.command()
-@click.option("--reference", default="adjudicated", show_default=True,
-              help="Labels taggers are scored against: adjudicated or human:NAME.")
-@click.option("--target", type=click.Choice(["answer", "reasoning"]), default="answer",
-              show_default=True)
+@click.option(
+    "--reference",
+    default="adjudicated",
+    show_default=True,
+    help="Labels taggers are scored against: adjudicated or human:NAME.",
+)
+@click.option(
+    "--target", type=click.Choice(["answer", "reasoning"]), default="answer", show_default=True
+)
 @click.option("--divergence", is_flag=True, help="Add thinking-vs-answer divergence per model.")
-@click.option("--n-boot", type=click.IntRange(0), default=1000, show_default=True,
-              help="Bootstrap resamples for the intervals (0: none).")
+@click.option(
+    "--n-boot",
+    type=click.IntRange(0),
+    default=1000,
+    show_default=True,
+    help="Bootstrap resamples for the intervals (0: none).",
+)
 @click.option("--labels", "labels_file", default=None, help="Label-set TOML (default labels.toml).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
@@ -422,12 +453,21 @@ def agreement(ctx: click.Context, reference: str, target: str, divergence: bool,
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--run", "run_ids", multiple=True, help="Only this run (repeatable).")
-@click.option("--source", "sources", multiple=True,
-              help="Only this label source: human:NAME, adjudicated, tagger:ID (repeatable).")
+@click.option(
+    "--source",
+    "sources",
+    multiple=True,
+    help="Only this label source: human:NAME, adjudicated, tagger:ID (repeatable).",
+)
 @click.option("--prompts", "set_ids", multiple=True, help="Only this prompt set (repeatable).")
 @click.option("--condition", "conditions", multiple=True, help="Only this condition (repeatable).")
-@click.option("--target", type=click.Choice(["answer", "reasoning"]), default="answer",
-              show_default=True, help="Labels of the visible answer or of the reasoning.")
+@click.option(
+    "--target",
+    type=click.Choice(["answer", "reasoning"]),
+    default="answer",
+    show_default=True,
+    help="Labels of the visible answer or of the reasoning.",
+)
 @click.pass_context
 def scores(ctx: click.Context, as_json: bool, target: str, **filters: tuple[str, ...]) -> None:
     """Rates and SEI per model × condition × label source, with intervals and SEI inputs."""

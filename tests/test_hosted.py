@@ -214,7 +214,6 @@ def test_scrub_secrets(monkeypatch):
     assert scrub_secrets("plain words, 42 tokens") == "plain words, 42 tokens"
 
 
-
 @pytest.mark.parametrize(
     "text",
     [

@@ -237,9 +237,7 @@ def apply(db: duckdb.DuckDBPyConnection, migration: Migration) -> None:
     db.execute("BEGIN TRANSACTION")
     try:
         migration(db)
-        db.execute(
-            "INSERT INTO _migrations VALUES (?, current_timestamp)", [migration.__name__]
-        )
+        db.execute("INSERT INTO _migrations VALUES (?, current_timestamp)", [migration.__name__])
         db.execute("COMMIT")
     except Exception:
         db.execute("ROLLBACK")
