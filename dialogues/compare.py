@@ -374,7 +374,7 @@ def changed_fields(current: dict[str, Any], fields: dict[str, Any]) -> dict[str,
 
 def edit_model(archive: Path, model_id: str, fields: dict[str, Any]) -> dict[str, Any]:
     """Set a model's metadata by hand; returns its row afterwards. Later provider refreshes
-    only fill fields still empty, so these edits stay."""
+    never overwrite a field set here (records.save_model)."""
     with connect(archive) as db:
         if db.execute("SELECT 1 FROM models WHERE id = ?", [model_id]).fetchone() is None:
             raise UserError(

@@ -311,3 +311,26 @@ def test_worked_example_through_the_annotation_api(writable: Path) -> None:
     assert (carol["probe_total"], carol["net_markers"], carol["evidence"]) == (6.0, 0.0, 2.0)
     assert round(carol["sei"], 2) == 1.27 and carol["class"] == "Deflective"
     assert (carol["n"], carol["deflection_rate"]) == (4, 1.0)
+
+
+def test_provider_facts_that_change_are_recorded_unless_set_by_hand(writable: Path) -> None:
+    """A re-pulled model reports a new quantization: recorded, except where a person decided."""
+
+    def report(**facts) -> dict:
+        with connect(writable) as db:
+            records.save_model(db, ModelInfo("ollama/m", "m", "ollama", **facts))
+            return records.fetch_dicts(db, "SELECT * FROM models WHERE id = 'ollama/m'")[0]
+
+    report(quantization="Q4_K_M", parameter_size="7.6B", family="qwen2")
+    model = report(quantization="Q8_0", parameter_size="7.6B", family=None)
+    assert (model["quantization"], model["family"]) == ("Q8_0", "qwen2")  # None says nothing
+    compare.edit_model(writable, "ollama/m", compare.model_fields(family="qwen2.5"))
+    model = report(quantization="Q6_K", family="qwen2")
+    assert (model["quantization"], model["family"]) == ("Q6_K", "qwen2.5")
+    assert json.loads(model["edited_json"]) == ["family"]
+    # A row from before the archive recorded hand edits keeps the old rule: fill, never replace.
+    with connect(writable) as db:
+        db.execute("UPDATE models SET edited_json = NULL WHERE id = 'ollama/m'")
+    model = report(quantization="F16", family="qwen3", digest="sha256:new", notes="n")
+    assert (model["quantization"], model["family"]) == ("Q6_K", "qwen2.5")
+    assert (model["digest"], model["notes"]) == ("sha256:new", "n")

@@ -209,7 +209,16 @@ def m003_dialogue_state(db: duckdb.DuckDBPyConnection) -> None:
     db.execute("ALTER TABLE messages ADD COLUMN side TEXT")
 
 
-MIGRATIONS: list[Migration] = [m001_initial, m002_annotations, m003_dialogue_state]
+def m004_model_edits(db: duckdb.DuckDBPyConnection) -> None:
+    """Which model fields a researcher set by hand, so provider facts may update the others."""
+    # A JSON array of field names. NULL on rows older than this step: nobody knows which of
+    # their fields were set by hand, so every field already set is kept (the old rule).
+    db.execute("ALTER TABLE models ADD COLUMN edited_json JSON")
+
+
+MIGRATIONS: list[Migration] = [
+    m001_initial, m002_annotations, m003_dialogue_state, m004_model_edits,
+]  # fmt: skip
 
 
 def applied(db: duckdb.DuckDBPyConnection) -> list[str]:

@@ -67,18 +67,28 @@ def to_json(value: Any) -> str | None:
 
 
 def save_model(db: duckdb.DuckDBPyConnection, info: ModelInfo) -> None:
-    """Insert a model or fill in what the provider now tells; researchers' own edits win."""
+    """Insert a model, or update it with what the provider tells now; hand-set fields stay.
+
+    A field a researcher set by hand (`update_model`) is never overwritten. Any other field
+    takes the provider's value when the provider gives one, so a re-pulled model's new
+    quantization or digest is recorded. Rows older than schema step m004 do not say which
+    fields were set by hand; there a provider only fills fields that are still empty.
+    """
     values = [getattr(info, c) for c in MODEL_COLUMNS]
     placeholders = ", ".join("?" for _ in MODEL_COLUMNS)
-    # A provider fact only fills a field the researcher has not set, except the digest,
-    # which changes when the model file does.
+    edited = "from_json(models.edited_json, '[\"VARCHAR\"]')"
+    provider = {c: f"coalesce(excluded.{c}, models.{c})" for c in MODEL_COLUMNS}
+    # the old rule, for rows from before m004: fill empty fields; the digest follows the file
+    legacy = {c: f"coalesce(models.{c}, excluded.{c})" for c in MODEL_COLUMNS}
+    legacy["digest"] = provider["digest"]
     updates = ", ".join(
-        f"{c} = coalesce(models.{c}, excluded.{c})" for c in MODEL_COLUMNS[1:] if c != "digest"
+        f"{c} = CASE WHEN models.edited_json IS NULL THEN {legacy[c]} "
+        f"WHEN list_contains({edited}, '{c}') THEN models.{c} ELSE {provider[c]} END"
+        for c in MODEL_COLUMNS[1:]
     )
     db.execute(
-        f"INSERT INTO models ({', '.join(MODEL_COLUMNS)}, metadata_json) "
-        f"VALUES ({placeholders}, ?) ON CONFLICT (id) DO UPDATE SET {updates}, "
-        "digest = coalesce(excluded.digest, models.digest), "
+        f"INSERT INTO models ({', '.join(MODEL_COLUMNS)}, metadata_json, edited_json) "
+        f"VALUES ({placeholders}, ?, '[]') ON CONFLICT (id) DO UPDATE SET {updates}, "
         "metadata_json = coalesce(excluded.metadata_json, models.metadata_json), "
         "updated_at = now()",
         [*values, to_json(info.metadata or None)],
@@ -86,7 +96,7 @@ def save_model(db: duckdb.DuckDBPyConnection, info: ModelInfo) -> None:
 
 
 def update_model(db: duckdb.DuckDBPyConnection, model_id: str, fields: dict[str, Any]) -> None:
-    """Set metadata fields of a model by hand (the Models page)."""
+    """Set metadata fields of a model by hand (the Models page); they stay set by hand."""
     editable = set(MODEL_COLUMNS) - {"id", "backend", "provider"}
     unknown = set(fields) - editable
     if unknown:
@@ -94,9 +104,15 @@ def update_model(db: duckdb.DuckDBPyConnection, model_id: str, fields: dict[str,
     if not fields:
         return
     sets = ", ".join(f"{k} = ?" for k in fields)
+    # Rows from before m004 keep NULL: all their set fields count as hand-set already.
+    marked = (
+        "CASE WHEN edited_json IS NULL THEN NULL ELSE to_json(list_sort(list_distinct("
+        "list_concat(from_json(edited_json, '[\"VARCHAR\"]'), ?::VARCHAR[])))) END"
+    )
     db.execute(
-        f"UPDATE models SET {sets}, updated_at = current_timestamp WHERE id = ?",
-        [*fields.values(), model_id],
+        f"UPDATE models SET {sets}, edited_json = {marked}, updated_at = current_timestamp "
+        "WHERE id = ?",
+        [*fields.values(), sorted(fields), model_id],
     )
 
 

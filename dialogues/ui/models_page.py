@@ -47,7 +47,7 @@ def render() -> None:
     path = common.show_archive()
     st.title("Models")
     st.caption("Filled in automatically where the back end tells (GGUF header, Ollama details). "
-               "Your edits are kept: a later refresh from the provider only fills empty fields.")  # fmt: skip
+               "Your edits are kept: a later refresh from the provider updates only the fields you have not set.")  # fmt: skip
     saved = st.session_state.pop("models_saved", None)
     if saved:
         st.success(common.escape(saved))
