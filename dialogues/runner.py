@@ -17,6 +17,7 @@ from typing import Any
 import duckdb
 
 from dialogues import plan as planning
+from dialogues.errors import UserError
 from dialogues.prompts import PromptSet
 from dialogues.providers.base import (
     GenParams,
@@ -179,6 +180,14 @@ def _run_plans(
         if run.warmup_set_id
         else None
     )
+    for wanted, ps in ((run.set_hash, prompt_set), (run.warmup_set_hash, warmup)):
+        if ps is not None and ps.version_hash != wanted:
+            # Only some of the set's prompts are stored: planning would quietly drop cells.
+            raise UserError(
+                f"run {run.id}: the archive holds only {len(ps.prompts)} of the prompts of set "
+                f"{ps.id}@{wanted}, so the run cannot be planned again "
+                "(an archive rebuilt from a JSONL export older than this version?); nothing was run"
+            )
     models = list((run.params or {}).get("models", []))
     plans = planning.build(prompt_set, models, run.condition or "cold", run.repeats or 1, warmup)
     only = (run.params or {}).get("conv_keys")

@@ -12,6 +12,7 @@ from conftest import SMOL
 from servers import Answer, Drop, Fail, Malformed, OpenAIServer
 
 from dialogues import batch, runner
+from dialogues.errors import UserError
 from dialogues.store import connect, records
 
 
@@ -184,3 +185,45 @@ def test_progress_bar_redraws_at_most_ten_times_a_second(capsys) -> None:
     drawn = capsys.readouterr().err
     assert drawn.count("errors=0") < 20  # 1000 updates in well under a second
     assert "1000/1000" in drawn  # the last state is always drawn
+
+
+def test_a_run_rebuilt_from_jsonl_resumes(archive: Path, tmp_path: Path) -> None:
+    """Stopped, exported, imported elsewhere: the rebuilt archive finishes the run exactly,
+    prompts never sent included (the run's first line carries its whole prompt set)."""
+    from dialogues import importers_jsonl
+    from dialogues.export import export_jsonl
+
+    prompts = tmp_path / "four.yaml"
+    prompts.write_text("id: four\nmode: independent\nprompts:\n"
+                       + "".join(f"  - id: q{i}\n    text: Question {i}?\n" for i in range(4)))  # fmt: skip
+    stop = threading.Event()
+
+    def stop_after_one(run_id: str, progress: dict) -> None:
+        if sum(p.done for p in progress.values()) >= 1:
+            stop.set()
+
+    with OpenAIServer([], default=Answer("ok")) as url:
+        opts = batch.BatchOptions(prompt_ref=str(prompts), **hosted(url), concurrency=1)
+        run_id, providers = batch.prepare(archive, opts)
+        first = asyncio.run(runner.execute(archive, run_id, providers, False, stop_after_one, stop))
+        assert first.done == 1
+        with connect(archive) as db:
+            export_jsonl(db, tmp_path / "run.jsonl")
+        elsewhere = tmp_path / "elsewhere.duckdb"
+        importers_jsonl.import_jsonl(elsewhere, tmp_path / "run.jsonl")
+        finished = run_batch(elsewhere, resume_id=run_id)
+    assert (finished.total, finished.done, finished.errors) == (4, 4, 0)
+    rows = assistant_rows(elsewhere)
+    assert sorted(r["prompt_key"] for r in rows) == ["q0", "q1", "q2", "q3"]  # none twice
+
+    # A file from before whole prompt sets were written: the gap is named, nothing is run.
+    lines = (tmp_path / "run.jsonl").read_text(encoding="utf-8").splitlines()
+    rec = json.loads(lines[0])
+    sent = {m["prompt_key"] for m in rec["messages"]}
+    rec["prompts"] = [p for p in rec["prompts"] if p["key"] in sent]
+    (tmp_path / "old.jsonl").write_text(json.dumps(rec) + "\n", encoding="utf-8")
+    older = tmp_path / "older.duckdb"
+    importers_jsonl.import_jsonl(older, tmp_path / "old.jsonl")
+    with pytest.raises(UserError, match="holds only 1 of the prompts of set four"):
+        run_batch(older, resume_id=run_id)
+    assert len(assistant_rows(older)) == 1

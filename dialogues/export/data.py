@@ -57,8 +57,12 @@ def _record(row: Row, secrets: list[str]) -> Row:
     return out
 
 
-def _used_prompts(snap: Snapshot, conv: Row, msgs: list[Row]) -> list[Row]:
-    """The prompt rows this conversation sent, from its set and its run's warm-up set."""
+def _used_prompts(snap: Snapshot, conv: Row, msgs: list[Row], whole: bool = False) -> list[Row]:
+    """The prompt rows this conversation sent, from its set and its run's warm-up set.
+
+    With `whole`, every prompt of those sets: the first line of a run carries them, so an
+    archive rebuilt from the file can plan, and so resume, the run's unfinished cells.
+    """
     run = snap.runs[conv["run_id"]]
     wanted = {(m.get("prompt_key"), m.get("prompt_hash")) for m in msgs if m.get("prompt_key")}
     out = []
@@ -66,7 +70,7 @@ def _used_prompts(snap: Snapshot, conv: Row, msgs: list[Row]) -> list[Row]:
         h for h in (conv.get("set_hash"), run.get("warmup_set_hash")) if h
     ):
         out += [p for p in snap.prompts.get(set_hash, [])
-                if (p["key"], p["content_hash"]) in wanted]  # fmt: skip
+                if whole or (p["key"], p["content_hash"]) in wanted]  # fmt: skip
     return out
 
 
@@ -84,8 +88,13 @@ def _messages(snap: Snapshot, msgs: list[Row], secrets: list[str]) -> tuple[list
     return messages, tagger_ids
 
 
-def conversation_record(snap: Snapshot, conv: Row, secrets: list[str]) -> dict[str, Any]:
-    """One JSONL line as a dict: the conversation with everything it refers to, nested."""
+def conversation_record(
+    snap: Snapshot, conv: Row, secrets: list[str], first_of_run: bool = False
+) -> dict[str, Any]:
+    """One JSONL line as a dict: the conversation with everything it refers to, nested.
+
+    The first line of each run also carries every prompt of its sets (see `_used_prompts`).
+    """
     run = snap.runs[conv["run_id"]]
     msgs = snap.messages.get(conv["id"], [])
     sets = [snap.prompt_sets[k] for k in dict.fromkeys(
@@ -99,7 +108,7 @@ def conversation_record(snap: Snapshot, conv: Row, secrets: list[str]) -> dict[s
         "run": _record(run, secrets),
         "models": [_record(snap.models[i], secrets) for i in model_ids if i in snap.models],
         "prompt_sets": [_record(s, secrets) for s in sets],
-        "prompts": [_record(p, secrets) for p in _used_prompts(snap, conv, msgs)],
+        "prompts": [_record(p, secrets) for p in _used_prompts(snap, conv, msgs, first_of_run)],
         "taggers": [
             _record(snap.taggers[t], secrets) for t in sorted(tagger_ids) if t in snap.taggers
         ],  # fmt: skip
@@ -110,8 +119,11 @@ def conversation_record(snap: Snapshot, conv: Row, secrets: list[str]) -> dict[s
 def jsonl_lines(snap: Snapshot) -> Iterator[str]:
     """One line per conversation, same bytes for the same archive content."""
     secrets = secret_values()
+    runs: set[str] = set()
     for conv in snap.conversations:
-        rec = conversation_record(snap, conv, secrets)
+        first = conv["run_id"] not in runs
+        runs.add(conv["run_id"])
+        rec = conversation_record(snap, conv, secrets, first)
         yield json.dumps(rec, ensure_ascii=False, separators=(",", ":"), allow_nan=False) + "\n"
 
 
