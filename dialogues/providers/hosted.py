@@ -61,13 +61,21 @@ _SECRET_PATTERNS = [
     re.compile(r"\bAIza[0-9A-Za-z_-]{20,}"),  # Google
     re.compile(r"\b(?:gsk|xai|hf|pplx|r8)_[A-Za-z0-9]{16,}"),
 ]
-# All of the above in one search, a superset (the api-key pattern without its value): most
-# strings of a response match none, and one search costs a fifth of five substitutions.
-_ANY_SECRET = re.compile(
-    r"(?i:bearer\s+)[A-Za-z0-9._~+/=-]{6,}"
-    r"|(?i:authorization|x-api-key|api[_-]?key|x-goog-api-key)['\"]?\s*[:=]"
-    r"|\bsk-[A-Za-z0-9_-]{6,}|\bAIza[0-9A-Za-z_-]{20,}|\b(?:gsk|xai|hf|pplx|r8)_[A-Za-z0-9]{16,}"
-)
+
+
+def _any_of(patterns: list[re.Pattern[str]]) -> re.Pattern[str]:
+    """One regex that matches wherever any of the patterns would: most strings of a response
+    match none, and one search costs a fifth of five substitutions."""
+    parts = []
+    for p in patterns:
+        source, flags = p.pattern, "(?i)"
+        if source.startswith(flags):  # a global flag becomes a scoped one, inside the group
+            source = f"(?i:{source[len(flags) :]})"
+        parts.append(f"(?:{source})")
+    return re.compile("|".join(parts))
+
+
+_ANY_SECRET = _any_of(_SECRET_PATTERNS)
 _SECRET_SUFFIXES = ("_KEY", "_TOKEN")  # _API_KEY included; endswith beats a regex per variable
 
 
