@@ -132,7 +132,7 @@ async def run(
 
 
 class _ProgressBar:
-    """tqdm over all cells, with per-model counts in the postfix; redrawn at most 10 times a second."""
+    """tqdm over all cells, errors in the postfix; redrawn at most 10 times a second."""
 
     INTERVAL_S = 0.1  # a redraw per call would cost each of hundreds of calls a second a write
 

@@ -50,7 +50,8 @@ def waiting_flag(path: Path) -> Path:
     return path.with_name(path.name + ".waiting")
 
 
-def _flag(flag: Path, up: bool) -> None:
+def set_flag(flag: Path, up: bool) -> None:
+    """Raise or take down the waiting flag; a folder where that fails is not an error."""
     try:
         if up:
             flag.touch()
@@ -76,13 +77,13 @@ def _open(path: Path, read_only: bool, timeout: float) -> duckdb.DuckDBPyConnect
         except (duckdb.Error, OSError) as exc:
             if not _is_lock_error(exc) or time.monotonic() >= deadline:
                 if waited:
-                    _flag(flag, up=False)
+                    set_flag(flag, up=False)
                 raise _describe(path, exc) from exc
         else:
             if waited:
-                _flag(flag, up=False)
+                set_flag(flag, up=False)
             return db
-        _flag(flag, up=True)
+        set_flag(flag, up=True)
         waited = True
         time.sleep(delay)
         delay = min(delay * 2, 0.05)

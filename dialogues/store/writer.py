@@ -14,7 +14,6 @@ at least every HOLD_S.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import queue
 import threading
@@ -119,8 +118,7 @@ class ArchiveWriter:
             return True
         if not self._flag.exists():  # a stat: ~3 us a commit
             return False
-        with contextlib.suppress(OSError):  # a waiter that gave up must not keep us letting go
-            self._flag.unlink(missing_ok=True)
+        store_db.set_flag(self._flag, up=False)  # a waiter that gave up must not keep us letting go
         return True
 
     def _release(self) -> None:
