@@ -9,9 +9,11 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
+from dialogues import scores
 from dialogues.annotations import CURRENT_SQL
 from dialogues.errors import UserError
 from dialogues.export.common import Row, sortable
+from dialogues.store import frames
 
 if TYPE_CHECKING:
     from dialogues.export.judgements import ConversationSEI, Judgement
@@ -171,9 +173,7 @@ def _seis(
     db: duckdb.DuckDBPyConnection, run_ids: list[str] | None
 ) -> dict[str, dict[str, ConversationSEI]]:
     """conversation id → source → SEI, by the scores' own query (store.frames.rubric)."""
-    from dialogues import scores
-    from dialogues.export.judgements import ConversationSEI
-    from dialogues.store import frames
+    from dialogues.export.judgements import ConversationSEI  # judgements imports this module
 
     if run_ids == []:
         return {}

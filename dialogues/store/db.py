@@ -71,22 +71,20 @@ def _open(path: Path, read_only: bool, timeout: float) -> duckdb.DuckDBPyConnect
     delay = 0.02
     flag = waiting_flag(path)
     waited = False
-    while True:
-        try:
-            db = duckdb.connect(str(path), read_only=read_only)
-        except (duckdb.Error, OSError) as exc:
-            if not _is_lock_error(exc) or time.monotonic() >= deadline:
-                if waited:
-                    set_flag(flag, up=False)
-                raise _describe(path, exc) from exc
-        else:
-            if waited:
-                set_flag(flag, up=False)
-            return db
-        set_flag(flag, up=True)
-        waited = True
-        time.sleep(delay)
-        delay = min(delay * 2, 0.05)
+    try:
+        while True:
+            try:
+                return duckdb.connect(str(path), read_only=read_only)
+            except (duckdb.Error, OSError) as exc:
+                if not _is_lock_error(exc) or time.monotonic() >= deadline:
+                    raise _describe(path, exc) from exc
+            set_flag(flag, up=True)
+            waited = True
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
+    finally:
+        if waited:  # in or given up, this process waits no longer
+            set_flag(flag, up=False)
 
 
 def _check_writable(path: Path) -> bool:
