@@ -141,18 +141,31 @@ class _ProgressBar:
 
         self.bar: Any = tqdm(desc=f"run {run_id}", unit="call", dynamic_ncols=True)
         self._drawn = 0.0
+        self._latest: dict[str, runner.Progress] | None = None
 
     def update(self, run_id: str, per_model: dict[str, runner.Progress]) -> None:
-        total = sum(p.total for p in per_model.values())
-        finished = sum(p.done + p.errors for p in per_model.values())
-        self.bar.total = total
-        self.bar.n = finished
-        errors = sum(p.errors for p in per_model.values())
-        self.bar.set_postfix_str(f"errors={errors}", refresh=False)  # close() draws the last
+        self._latest = per_model
         now = time.monotonic()
-        if now - self._drawn >= self.INTERVAL_S or finished == total:
+        if now - self._drawn >= self.INTERVAL_S or _finished(per_model) == _total(per_model):
             self._drawn = now
+            self._show(per_model)
             self.bar.refresh()
 
+    def _show(self, per_model: dict[str, runner.Progress]) -> None:
+        self.bar.total = _total(per_model)
+        self.bar.n = _finished(per_model)
+        errors = sum(p.errors for p in per_model.values())
+        self.bar.set_postfix_str(f"errors={errors}", refresh=False)
+
     def close(self) -> None:
+        if self._latest is not None:
+            self._show(self._latest)  # the last state, whenever it came; close() draws it
         self.bar.close()
+
+
+def _total(per_model: dict[str, runner.Progress]) -> int:
+    return sum(p.total for p in per_model.values())
+
+
+def _finished(per_model: dict[str, runner.Progress]) -> int:
+    return sum(p.done + p.errors for p in per_model.values())

@@ -426,7 +426,7 @@ def _conversation_row(
         "set_id": run.set_id,
         "set_hash": run.set_hash,
         "system_prompt": system,
-        "params_json": records.to_json(_params(gen)),
+        "params_json": _params_json(gen),
     }
 
 
@@ -476,6 +476,11 @@ def _base_reply(
 def _params(gen: GenParams) -> dict[str, Any]:
     """GenParams as a dict, once per distinct value (asdict costs ~5 us; a batch has a few)."""
     return asdict(gen)
+
+
+@functools.lru_cache(maxsize=256)
+def _params_json(gen: GenParams) -> str | None:
+    return records.to_json(_params(gen))
 
 
 def _request_json(request: list[Message] | None, gen: GenParams | None, provider: Provider) -> Any:

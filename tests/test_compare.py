@@ -334,3 +334,6 @@ def test_provider_facts_that_change_are_recorded_unless_set_by_hand(writable: Pa
     model = report(quantization="F16", family="qwen3", digest="sha256:new", notes="n")
     assert (model["quantization"], model["family"]) == ("Q6_K", "qwen2.5")
     assert (model["digest"], model["notes"]) == ("sha256:new", "n")
+    # A provider telling nothing new leaves the row alone: updated_at keeps the last change.
+    again = report(quantization="Q6_K", digest="sha256:new")
+    assert again == model

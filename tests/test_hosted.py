@@ -189,6 +189,19 @@ def test_api_key_never_reaches_replies_errors_or_logs(server, monkeypatch, caplo
     assert "***" in reply.raw["choices"][0]["message"]["content"]
 
 
+def test_a_key_set_after_the_first_call_is_scrubbed_too(server, monkeypatch):
+    """The environment's credentials are read at a provider's first call; the key a request
+    carries is scrubbed from its reply whatever the environment held then."""
+    monkeypatch.setenv("DIALOGUES_TEST_API_KEY", "first-key-0001")
+    p = provider(server, api_key_env="DIALOGUES_TEST_API_KEY")
+    chat(p)
+    monkeypatch.setenv("DIALOGUES_TEST_API_KEY", "second-key-0002")
+    server.push(Answer("echo second-key-0002 and first-key-0001"))
+    raw = json.dumps(chat(p).raw)
+    assert server.requests[-1].headers["authorization"] == "Bearer second-key-0002"
+    assert "second-key" not in raw and "first-key" not in raw and "***" in raw
+
+
 def test_api_base_server_gets_a_dummy_key_not_the_openai_one(server, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
     chat(provider(server))

@@ -110,14 +110,24 @@ def _is_auth_key(key: Any) -> bool:
 
 def scrub_payload(value: Any, secrets: list[str] | None = None) -> Any:
     """scrub_secrets applied to every string in a JSON-like structure; auth keys dropped."""
-    if secrets is None:
-        secrets = _secret_values()  # once per payload, not once per string
+    return _scrub(value, _secret_values() if secrets is None else secrets)
+
+
+# What _scrub looks into; numbers, None and bools pass as they are, without a call.
+_NESTED = (str, dict, list, tuple)
+
+
+def _scrub(value: Any, secrets: list[str]) -> Any:
     if isinstance(value, str):
         return scrub_secrets(value, secrets)
     if isinstance(value, dict):
-        return {k: scrub_payload(v, secrets) for k, v in value.items() if not _is_auth_key(k)}
+        return {
+            k: _scrub(v, secrets) if isinstance(v, _NESTED) else v
+            for k, v in value.items()
+            if not _is_auth_key(k)
+        }
     if isinstance(value, list | tuple):
-        return [scrub_payload(v, secrets) for v in value]
+        return [_scrub(v, secrets) if isinstance(v, _NESTED) else v for v in value]
     return value
 
 
@@ -230,6 +240,20 @@ class HostedProvider:
         self.info = info or ModelInfo(
             id=backend, backend=backend, provider="hosted", api_base=api_base
         )
+        self._env_secrets: list[str] | None = None  # read at the first call, not at every one
+
+    def _secrets(self, request: dict[str, Any]) -> list[str]:
+        """Values to scrub from a reply: the environment's credentials and the key just sent.
+
+        Reading the environment costs ~8 us a call (a fifth of a reply's handling), so it is
+        read once per provider; the key a request carried is added whatever the env says now.
+        """
+        if self._env_secrets is None:
+            self._env_secrets = _secret_values()
+        sent = request.get("api_key")
+        if not sent or len(sent) < 6 or sent == NO_KEY or sent in self._env_secrets:
+            return self._env_secrets
+        return sorted([*self._env_secrets, sent], key=len, reverse=True)
 
     def _request(self, messages: list[Message], params: GenParams) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
@@ -269,13 +293,19 @@ class HostedProvider:
             raise classify(exc) from None
         latency_ms = (time.perf_counter() - start) * 1000
         try:
-            return self._reply(response, _original(seen), latency_ms)
+            return self._reply(response, _original(seen), latency_ms, self._secrets(request))
         except (AttributeError, IndexError, KeyError, TypeError) as exc:
             raise ProviderError(
                 f"unexpected response shape from {self.backend}: {exc}", "bad_response", True
             ) from None
 
-    def _reply(self, response: Any, original: dict[str, Any] | None, latency_ms: float) -> Reply:
+    def _reply(
+        self,
+        response: Any,
+        original: dict[str, Any] | None,
+        latency_ms: float,
+        secrets: list[str] | None = None,
+    ) -> Reply:
         choice = response.choices[0]
         message = choice.message
         usage = getattr(response, "usage", None)
@@ -296,7 +326,7 @@ class HostedProvider:
         # The provider's own body is the record; litellm's normalised copy only when it is
         # missing (dumping the pydantic response costs more than the rest of the call).
         raw = original if original is not None else response.model_dump()
-        reply.raw = scrub_payload(raw)
+        reply.raw = scrub_payload(raw, secrets)
         inline = _inline_content(original)
         if inline is not None:
             # litellm moves a leading <think> block into reasoning_content; the provider sent

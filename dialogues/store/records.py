@@ -61,9 +61,13 @@ def insert_rows(
             db.executemany(sql, [[r[c] for c in cols] for r in same])
 
 
+# json.dumps with any option builds a new encoder per call; one shared encoder is stateless.
+_JSON = json.JSONEncoder(ensure_ascii=False, default=str)
+
+
 def to_json(value: Any) -> str | None:
     """JSON text for a *_json column (None stays NULL)."""
-    return None if value is None else json.dumps(value, ensure_ascii=False, default=str)
+    return None if value is None else _JSON.encode(value)
 
 
 def save_model(db: duckdb.DuckDBPyConnection, info: ModelInfo) -> None:
@@ -75,6 +79,9 @@ def save_model(db: duckdb.DuckDBPyConnection, info: ModelInfo) -> None:
     fields were set by hand; there a provider only fills fields that are still empty.
     """
     values = [getattr(info, c) for c in MODEL_COLUMNS]
+    metadata = to_json(info.metadata or None)
+    if _tells_nothing_new(db, [*values, metadata]):
+        return  # no write (the upsert costs ~7 ms a run); updated_at keeps the last change
     placeholders = ", ".join("?" for _ in MODEL_COLUMNS)
     edited = "from_json(models.edited_json, '[\"VARCHAR\"]')"
     provider = {c: f"coalesce(excluded.{c}, models.{c})" for c in MODEL_COLUMNS}
@@ -91,8 +98,21 @@ def save_model(db: duckdb.DuckDBPyConnection, info: ModelInfo) -> None:
         f"VALUES ({placeholders}, ?, '[]') ON CONFLICT (id) DO UPDATE SET {updates}, "
         "metadata_json = coalesce(excluded.metadata_json, models.metadata_json), "
         "updated_at = now()",
-        [*values, to_json(info.metadata or None)],
+        [*values, metadata],
     )
+
+
+def _tells_nothing_new(db: duckdb.DuckDBPyConnection, values: list[Any]) -> bool:
+    """True if the model is stored and every value the provider gives is the stored one.
+
+    Then no rule of save_model changes the row, whoever set its fields.
+    """
+    stored = db.execute(
+        f"SELECT {', '.join(MODEL_COLUMNS)}, metadata_json FROM models WHERE id = ?", [values[0]]
+    ).fetchone()
+    if stored is None:
+        return False
+    return all(new is None or new == old for new, old in zip(values, stored, strict=True))
 
 
 def update_model(db: duckdb.DuckDBPyConnection, model_id: str, fields: dict[str, Any]) -> None:
