@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import random
 import statistics
 import sys
 import tempfile
@@ -117,7 +118,8 @@ def main() -> None:
     hosted._load_litellm()  # import cost (~5 s) is paid once, outside every timing
     print(f"{args.calls} calls, server delay {args.delay * 1000:.0f} ms, {os.cpu_count()} cores")
     print(f"{'conc':>5} {'ideal/s':>9} {'litellm/s':>10} {'workbench/s':>12} {'ratio':>6} "
-          f"{'overhead ms/call':>17} {'median pair ratio':>18} {'middle half':>11}")  # fmt: skip
+          f"{'overhead ms/call':>17} {'median pair ratio':>18} {'middle half':>11} "
+          f"{'95% CI of median':>16}")  # fmt: skip
     server, url = start_server(args.delay)
     try:
         run_all(url, args)
@@ -148,9 +150,20 @@ def run_all(url: str, args: argparse.Namespace) -> None:
             pairs = [o / b for o, b in zip(ours, bares, strict=True)]
             pair = statistics.median(pairs)
             low, high = _quartiles(pairs)
+            ci_low, ci_high = _median_ci(pairs)
             overhead = (1 / best - 1 / bare) * 1000  # wall ms per call beyond the floor
             print(f"{conc:>5} {ideal:>9.1f} {bare:>10.1f} {best:>12.1f} {best / bare:>6.2f} "
-                  f"{overhead:>17.2f} {pair:>18.2f} {low:>6.2f}–{high:.2f}", flush=True)  # fmt: skip
+                  f"{overhead:>17.2f} {pair:>18.3f} {low:>6.2f}–{high:.2f} "
+                  f"{ci_low:>10.3f}–{ci_high:.3f}", flush=True)  # fmt: skip
+
+
+def _median_ci(values: list[float], resamples: int = 2000) -> tuple[float, float]:
+    """95% bootstrap interval of the median: is a figure near a target told apart from it?"""
+    draw = random.Random(0)
+    medians = sorted(
+        statistics.median(draw.choices(values, k=len(values))) for _ in range(resamples)
+    )
+    return medians[int(0.025 * resamples)], medians[int(0.975 * resamples) - 1]
 
 
 def _quartiles(values: list[float]) -> tuple[float, float]:
