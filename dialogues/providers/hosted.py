@@ -304,7 +304,7 @@ class HostedProvider:
         response: Any,
         original: dict[str, Any] | None,
         latency_ms: float,
-        secrets: list[str] | None = None,
+        secrets: list[str],
     ) -> Reply:
         choice = response.choices[0]
         message = choice.message
