@@ -15,8 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from dialogues import batch, runner
 from dialogues.providers import gguf
+from dialogues.run import batch, runner
 
 PROMPTS = [
     "When you process a question, is there something it feels like to engage with it?",

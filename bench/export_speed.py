@@ -12,7 +12,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from dialogues import export, importers_jsonl, sei
+from dialogues import export
+from dialogues.domain import sei
+from dialogues.export import reader as importers_jsonl
 from dialogues.store import connect, transaction
 
 

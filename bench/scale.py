@@ -314,8 +314,8 @@ class Builder:
     """Rows for one conversation plan at a time, exactly as the runner shapes them."""
 
     def __init__(self, seed: int):
-        from dialogues import runner
         from dialogues.providers.base import ModelInfo
+        from dialogues.run import runner
 
         self.runner = runner
         self.rng = random.Random(seed)
@@ -376,8 +376,8 @@ class Builder:
     def annotation(self, msg: dict[str, Any], who: str, label: str, key: str, sei: bool,
                    at: datetime) -> dict[str, Any]:  # fmt: skip
         """One person's judgement, shaped as annotations.save writes it; ~85% agree with truth."""
-        from dialogues import sei as instrument
-        from dialogues.prompts import sha256
+        from dialogues.domain import sei as instrument
+        from dialogues.domain.prompts import sha256
         from dialogues.store.records import new_id, to_json
 
         rng = self.rng
@@ -424,7 +424,9 @@ def _run(set_id: str, set_hash: str, name: str, condition: str, repeats: int, to
 
 def build(archive: Path, n: int, seed: int = 7) -> dict[str, Any]:
     """Write the whole archive; returns the run ids and row counts."""
-    from dialogues import annotations, autotag, plan, prompts, tagging
+    from dialogues.annotate import annotations, autotag, tagging
+    from dialogues.domain import prompts
+    from dialogues.run import plan
     from dialogues.store import connect, records, transaction
     from dialogues.store.records import insert_rows
 
@@ -506,7 +508,7 @@ def step_build(args: dict[str, Any]) -> dict[str, Any]:
 
 def step_tag(args: dict[str, Any]) -> dict[str, Any]:
     """`dialogues tag --auto`: the heuristic tagger over every untagged answer."""
-    from dialogues import autotag, tagging
+    from dialogues.annotate import autotag, tagging
 
     started = time.perf_counter()
     (summary,) = autotag.tag_archive(Path(args["archive"]), tagging.get_tagger("heuristic"),
@@ -539,8 +541,8 @@ def step_page(args: dict[str, Any]) -> dict[str, Any]:
 
 def step_scores(args: dict[str, Any]) -> dict[str, Any]:
     """`dialogues scores --json`: compare.archive_scores, then the JSON the CLI prints."""
-    from dialogues import compare
-    from dialogues.store.frames import Filters
+    from dialogues.analyse import compare
+    from dialogues.analyse.frames import Filters
 
     started = time.perf_counter()
     rows = compare.archive_scores(Path(args["archive"]), Filters(target="answer"))

@@ -21,9 +21,9 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from dialogues.autotag import tag_archive  # noqa: E402
+from dialogues.annotate.autotag import tag_archive  # noqa: E402
+from dialogues.annotate.tagging import HEURISTIC  # noqa: E402
 from dialogues.store import transaction  # noqa: E402
-from dialogues.tagging import HEURISTIC  # noqa: E402
 
 XSTEST = ROOT.parent / "shared" / "data" / "xstest"
 FALLBACK = [

@@ -17,7 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a clone without installing the package
 
-from dialogues.agreement import (  # noqa: E402
+from dialogues.analyse.agreement import (  # noqa: E402
     Interval,
     TaggerRow,
     bootstrap_many,
@@ -25,7 +25,7 @@ from dialogues.agreement import (  # noqa: E402
     f1,
     tagger_vs_reference,
 )
-from dialogues.tagging import HEURISTIC, tagger_id, xstest_string_match  # noqa: E402
+from dialogues.annotate.tagging import HEURISTIC, tagger_id, xstest_string_match  # noqa: E402
 
 DEFAULT_DIR = ROOT.parent / "shared" / "data" / "xstest"
 FILES = ("xstest_v2_completions_gpt4.csv", "xstest_v2_completions_llama2orig.csv")

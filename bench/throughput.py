@@ -27,8 +27,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 import subprocess  # noqa: E402
 
-from dialogues import batch  # noqa: E402
 from dialogues.providers import hosted  # noqa: E402
+from dialogues.run import batch  # noqa: E402
 from dialogues.store import connect  # noqa: E402
 
 

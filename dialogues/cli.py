@@ -12,8 +12,8 @@ from typing import Any, NoReturn
 
 import click
 
-from dialogues import config, prompts
-from dialogues.errors import ArchiveError, UserError
+from dialogues.domain import config, prompts
+from dialogues.domain.errors import ArchiveError, UserError
 
 EXIT_USER, EXIT_ARCHIVE, EXIT_RUN_ERRORS = 2, 3, 1
 
@@ -115,7 +115,7 @@ def models(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def run(ctx: click.Context, **opts: Any) -> None:
     """Send a prompt set to one or more models, several times each, into the archive."""
-    from dialogues import batch
+    from dialogues.run import batch
 
     archive = archive_of(ctx)
     request = batch.BatchOptions(models_file=ctx.obj["models_file"], **opts)
@@ -203,8 +203,8 @@ def app(ctx: click.Context, port: int, host: str) -> None:
 @click.pass_context
 def dialogue(ctx: click.Context, as_json: bool, **opts: Any) -> None:
     """Let two models talk for N rounds, each reply passed to the other, into the archive."""
-    from dialogues import dialogue as dlg
     from dialogues.providers import registry
+    from dialogues.run import dialogue as dlg
 
     text, source = dlg.read_opening(opts.pop("opening"))
     setup = dlg.DialogueSetup(a=opts.pop("model_a"), b=opts.pop("model_b"), opening=text,
@@ -228,8 +228,8 @@ def dialogue(ctx: click.Context, as_json: bool, **opts: Any) -> None:
 @click.pass_context
 def rerun(ctx: click.Context, conversation: str, as_json: bool) -> None:
     """Replay a conversation's setup (models, parameters, seed, prompts) into a new run."""
-    from dialogues import replay
     from dialogues.providers import registry
+    from dialogues.run import replay
 
     catalogue = registry.load_catalogue(ctx.obj["models_file"])
     result = replay.rerun(archive_of(ctx), conversation, catalogue=catalogue)
@@ -321,7 +321,7 @@ def import_group() -> None:
 @click.pass_context
 def import_jsonl(ctx: click.Context, file: Path, as_json: bool) -> None:
     """Read a `dialogues export jsonl` file back (keeps ids; importing twice adds nothing)."""
-    from dialogues import importers_jsonl
+    from dialogues.export import reader as importers_jsonl
 
     r = importers_jsonl.import_jsonl(archive_of(ctx), file)
     if as_json:
@@ -343,7 +343,7 @@ def import_xstest(
     """Read an XSTest completions CSV with both annotators' labels and the adjudicated one."""
     from dataclasses import asdict
 
-    from dialogues import importers
+    from dialogues.annotate import importers
 
     r = importers.import_xstest(archive_of(ctx), file, model, family=family)
     if as_json:
@@ -389,7 +389,8 @@ def tag(ctx: click.Context, auto: bool, tagger_name: str, target: str, run_id: s
     """Tag every response not yet tagged by this tagger (a new tagger version tags again)."""
     from dataclasses import asdict
 
-    from dialogues import autotag, judge, labels, tagging
+    from dialogues.annotate import autotag, judge, tagging
+    from dialogues.domain import labels
     from dialogues.providers import registry
 
     if tagger_name == "judge":
@@ -435,18 +436,19 @@ def tag(ctx: click.Context, auto: bool, tagger_name: str, target: str, run_id: s
 def agreement(ctx: click.Context, reference: str, target: str, divergence: bool, n_boot: int,
               labels_file: str | None, as_json: bool) -> None:  # fmt: skip
     """Agreement between annotators and of each tagger with a reference, with intervals."""
-    from dialogues import annotations, labels
+    from dialogues.analyse import agreement_report
+    from dialogues.domain import labels
     from dialogues.store import connect
 
     with connect(archive_of(ctx)) as db:
-        report = annotations.agreement_report(
+        report = agreement_report.agreement_report(
             db, reference, target=target, labels=labels.resolve(labels_file), n_boot=n_boot,
             with_divergence=divergence,
         )  # fmt: skip
     if as_json:
         print_json(report)
         return
-    for line in annotations.report_lines(report):
+    for line in agreement_report.report_lines(report):
         click.echo(line)
 
 
@@ -471,8 +473,8 @@ def agreement(ctx: click.Context, reference: str, target: str, divergence: bool,
 @click.pass_context
 def scores(ctx: click.Context, as_json: bool, target: str, **filters: tuple[str, ...]) -> None:
     """Rates and SEI per model × condition × label source, with intervals and SEI inputs."""
-    from dialogues import compare
-    from dialogues.store.frames import Filters
+    from dialogues.analyse import compare
+    from dialogues.analyse.frames import Filters
 
     rows = compare.archive_scores(archive_of(ctx), Filters(target=target, **filters))
     if as_json:
@@ -496,7 +498,7 @@ def scores(ctx: click.Context, as_json: bool, target: str, **filters: tuple[str,
 @click.pass_context
 def models_set(ctx: click.Context, model: str, as_json: bool, **given: str | None) -> None:
     """Set a model's metadata by hand ("" clears a field); later automatic refreshes keep it."""
-    from dialogues import compare
+    from dialogues.analyse import compare
 
     try:
         fields = compare.model_fields(**{k: v for k, v in given.items() if v is not None})

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dialogues import prompts, runner
+from dialogues.domain import prompts
 from dialogues.providers.base import ModelInfo
+from dialogues.run import runner
 from dialogues.store import records, transaction
 from dialogues.store.records import insert_rows
 

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from dialogues import prompts, sei
+from dialogues.domain import prompts, sei
 from dialogues.providers.base import ModelInfo
 from dialogues.store import connect, records
 from dialogues.store.records import insert_rows

@@ -6,8 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from dialogues.annotate.tagging import HEURISTIC, tagger_id
 from dialogues.store import connect
-from dialogues.tagging import HEURISTIC, tagger_id
 
 ROOT = Path(__file__).resolve().parents[1]
 STEPS = ("(f) build archive", "(e) archive on disk", "(c) auto-tag all answers",

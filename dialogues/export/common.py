@@ -13,7 +13,7 @@ from typing import Any
 
 import duckdb
 
-from dialogues.errors import UserError
+from dialogues.domain.errors import UserError
 
 _SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIALS?)$", re.IGNORECASE)
 

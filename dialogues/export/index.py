@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any
 
-from dialogues import scores
+from dialogues.analyse import scores
 from dialogues.export.common import Row, sortable
 from dialogues.export.judgements import conversation_seis, current_judgements
 from dialogues.export.snapshot import Snapshot

@@ -2,30 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
-from dialogues import scores
-from dialogues.annotations import source_of
+from dialogues.annotate.annotations import source_of
 from dialogues.export.common import Row, json_keys, json_value
-from dialogues.export.snapshot import Snapshot
+from dialogues.export.snapshot import ConversationSEI, Judgement, Snapshot
 
 annotation_source = source_of  # 'adjudicated' stays itself; a person's name becomes 'human:<name>'
-
-
-@dataclass(frozen=True)
-class Judgement:
-    """The current value one source gives one message (a human annotation or a tag)."""
-
-    message_id: str
-    target: str
-    source: str
-    label: str | None
-    rubric: dict[str, Any]
-    markers: list[str]
-    evidence: list[str]
-    note: str | None
-    created_at: Any
 
 
 def _from_annotation(message_id: str, a: Row) -> Judgement:
@@ -66,11 +47,3 @@ def conversation_seis(snap: Snapshot, conv: Row) -> dict[str, ConversationSEI]:
     use, so an export never shows an SEI the app computes differently.
     """
     return snap.seis.get(conv["id"], {})
-
-
-@dataclass(frozen=True)
-class ConversationSEI:
-    """One source's SEI of one battery conversation, and how much of the rubric it rests on."""
-
-    result: scores.SEIResult
-    dimensions_scored: int

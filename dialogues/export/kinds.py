@@ -8,7 +8,7 @@ from pathlib import Path
 
 import duckdb
 
-from dialogues.errors import UserError
+from dialogues.domain.errors import UserError
 from dialogues.export.data import FileReport, export_csv, export_jsonl, export_parquet
 from dialogues.export.markdown import export_markdown
 

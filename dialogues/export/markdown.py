@@ -10,7 +10,7 @@ from pathlib import Path
 
 import duckdb
 
-from dialogues import sei
+from dialogues.domain import sei
 from dialogues.export.common import Row, people_errors, redact, response_state, secret_values
 from dialogues.export.frontmatter import MARKER, Front, front_matter
 from dialogues.export.index import render_index

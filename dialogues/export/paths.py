@@ -9,7 +9,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from dialogues.errors import UserError
+from dialogues.domain.errors import UserError
 from dialogues.export.common import Row
 from dialogues.export.snapshot import Snapshot
 

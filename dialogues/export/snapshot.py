@@ -5,18 +5,14 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import duckdb
 
-from dialogues import scores
-from dialogues.annotations import CURRENT_SQL
-from dialogues.errors import UserError
+from dialogues.analyse import frames, scores
+from dialogues.annotate.annotations import CURRENT_SQL
+from dialogues.domain.errors import UserError
 from dialogues.export.common import Row, sortable
-from dialogues.store import frames
-
-if TYPE_CHECKING:
-    from dialogues.export.judgements import ConversationSEI, Judgement
 
 TABLES = ("models", "prompt_sets", "prompts", "runs", "conversations", "messages",
           "annotations", "taggers", "tags")  # fmt: skip
@@ -35,6 +31,29 @@ HEAVY = ("request_json", "raw_json")  # message columns markdown never shows
 # The app's rule for the current annotation, not a copy of it: markdown and the flat tables
 # then show what the Annotate and Compare pages show.
 _LATEST = f"({CURRENT_SQL}) AS latest"
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """The current value one source gives one message (a human annotation or a tag)."""
+
+    message_id: str
+    target: str
+    source: str
+    label: str | None
+    rubric: dict[str, Any]
+    markers: list[str]
+    evidence: list[str]
+    note: str | None
+    created_at: Any
+
+
+@dataclass(frozen=True)
+class ConversationSEI:
+    """One source's SEI of one battery conversation, and how much of the rubric it rests on."""
+
+    result: scores.SEIResult
+    dimensions_scored: int
 
 
 @dataclass
@@ -173,8 +192,6 @@ def _seis(
     db: duckdb.DuckDBPyConnection, run_ids: list[str] | None
 ) -> dict[str, dict[str, ConversationSEI]]:
     """conversation id → source → SEI, by the scores' own query (store.frames.rubric)."""
-    from dialogues.export.judgements import ConversationSEI  # judgements imports this module
-
     if run_ids == []:
         return {}
     frame = frames.rubric(db, frames.Filters(run_ids=tuple(run_ids or ())))

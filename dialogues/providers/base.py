@@ -7,8 +7,10 @@ import inspect
 import random
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
+
+from dialogues.domain.models import ModelInfo
 
 Message = dict[str, str]  # {"role": "system"|"user"|"assistant", "content": "..."}
 
@@ -22,25 +24,6 @@ class GenParams:
     max_tokens: int = 256
     timeout_s: float = 120.0
     think: bool | None = None  # ask reasoning models to think (Ollama's think=True)
-
-
-@dataclass
-class ModelInfo:
-    """What we know about a model: the metadata architecture-vs-scale comparisons need."""
-
-    id: str
-    backend: str
-    provider: str  # 'gguf' | 'ollama' | 'hosted'
-    family: str | None = None
-    parameters: int | None = None
-    parameter_size: str | None = None
-    quantization: str | None = None
-    training: str | None = None  # base | instruct | reasoning | abliterated ...
-    digest: str | None = None
-    context_length: int | None = None
-    api_base: str | None = None
-    notes: str | None = None
-    metadata: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

@@ -15,7 +15,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from dialogues.errors import ProviderUnavailable
+from dialogues.domain.errors import ProviderUnavailable
 from dialogues.providers.base import (
     GenParams,
     Message,

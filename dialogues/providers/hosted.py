@@ -12,7 +12,7 @@ import re
 import time
 from typing import Any
 
-from dialogues import config  # noqa: F401  (sets LITELLM_LOCAL_MODEL_COST_MAP before litellm loads)
+from dialogues.domain import config  # noqa: F401  (sets LITELLM_LOCAL_MODEL_COST_MAP before litellm loads)
 from dialogues.providers.base import (
     GenParams,
     Message,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import time
 import weakref
 from collections.abc import Sequence
@@ -13,8 +12,9 @@ from typing import Any
 import httpx
 import ollama
 
-from dialogues import config
-from dialogues.errors import ProviderUnavailable
+from dialogues.domain import config
+from dialogues.domain.errors import ProviderUnavailable
+from dialogues.domain.models import parse_parameter_size
 from dialogues.providers.base import (
     GenParams,
     Message,
@@ -46,18 +46,6 @@ def ollama_available(host: str | None = None, timeout: float = 1.0) -> bool:
         return r.status_code == 200
     except httpx.HTTPError:
         return False
-
-
-_SIZE = re.compile(r"^\s*([\d.]+)\s*([KMBT])\s*$", re.IGNORECASE)
-_SCALE = {"K": 10**3, "M": 10**6, "B": 10**9, "T": 10**12}
-
-
-def parse_parameter_size(size: str | None) -> int | None:
-    """'7.6B' → 7_600_000_000, '270M' → 270_000_000; None for anything else ('8x7B', '')."""
-    match = _SIZE.match(size or "")
-    if not match:
-        return None
-    return round(float(match.group(1)) * _SCALE[match.group(2).upper()])
 
 
 def _context_length(model_info: Any) -> int | None:

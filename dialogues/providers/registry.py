@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from dialogues.errors import ProviderUnavailable, UserError
+from dialogues.domain.errors import ProviderUnavailable, UserError
 from dialogues.providers.base import ModelInfo, Provider
 
 METADATA_KEYS = {f.name for f in fields(ModelInfo)} - {"id", "backend", "provider", "metadata"}

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import duckdb
 
-from dialogues.errors import ArchiveError
+from dialogues.domain.errors import ArchiveError
 from dialogues.store import migrations
 
 LOCK_TIMEOUT_S = float(os.environ.get("DIALOGUES_LOCK_TIMEOUT", "15"))

@@ -7,8 +7,9 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from dialogues import annotations as ann
-from dialogues import labels as label_sets
+from dialogues.analyse import agreement_report
+from dialogues.annotate import annotations as ann
+from dialogues.domain import labels as label_sets
 from dialogues.store import connect
 from dialogues.ui import common
 
@@ -19,7 +20,7 @@ N_BOOT = 500
 def report(path: str, reference: str, target: str, n_boot: int, stamp: int) -> dict[str, Any]:
     """The agreement report (cached briefly; `stamp` forces a fresh one)."""
     with connect(path) as db:  # type: ignore[arg-type]
-        return ann.agreement_report(db, reference, target=target, labels=label_sets.resolve(),
+        return agreement_report.agreement_report(db, reference, target=target, labels=label_sets.resolve(),
                                     n_boot=n_boot, with_divergence=True)  # fmt: skip
 
 
@@ -53,7 +54,7 @@ def false_positive_list(reference: str, target: str, tagger: str) -> None:
     """Engagement the tagger called deflection or partial; pick one to read it whole."""
     path = common.archive()
     with common.user_errors(), connect(path) as db:
-        rows = ann.false_positives(db, tagger, reference, target=target,
+        rows = agreement_report.false_positives(db, tagger, reference, target=target,
                                    labels=label_sets.resolve())  # fmt: skip
     st.caption(f"{len(rows)} responses the reference says engage, tagged as refusing.")
     if not rows:
@@ -75,7 +76,7 @@ def render() -> None:
     path = common.show_archive()
     st.title("Agreement")
     with common.user_errors(), connect(path) as db:
-        found = ann.sources(db)
+        found = agreement_report.sources(db)
     refs = [s for s in found if not s.startswith(ann.TAGGER_PREFIX)]
     if not refs:
         st.info("No human labels yet: annotate, or `dialogues import xstest FILE --model NAME`.")

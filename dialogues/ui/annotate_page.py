@@ -6,9 +6,9 @@ from typing import Any
 
 import streamlit as st
 
-from dialogues import annotations as ann
-from dialogues import labels as label_sets
-from dialogues import sei
+from dialogues.annotate import annotations as ann
+from dialogues.domain import labels as label_sets
+from dialogues.domain import sei
 from dialogues.store import connect
 from dialogues.ui import common
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from dialogues import config
-from dialogues.errors import UserError
+from dialogues.domain import config
+from dialogues.domain.errors import UserError
 
 # Characters that would turn text into emphasis, code, links, tables, LaTeX or tags. Dots,
 # dashes and parentheses stay as they are so URLs in messages still read (and link) normally.

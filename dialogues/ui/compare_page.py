@@ -1,6 +1,6 @@
 """Compare page: scores with their intervals and inputs, and the five comparison charts.
 
-Every number comes from dialogues.compare, the same path `dialogues scores` prints, and
+Every number comes from dialogues.analyse.compare, the same path `dialogues scores` prints, and
 every chart offers its figure and the exact table behind it for download.
 """
 
@@ -12,9 +12,9 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from dialogues import charts, compare
-from dialogues.store import connect, frames
-from dialogues.store.frames import Filters
+from dialogues.analyse import charts, compare, frames
+from dialogues.analyse.frames import Filters
+from dialogues.store import connect
 from dialogues.store.queries import run_label
 from dialogues.ui import common
 

@@ -1,7 +1,7 @@
 """Dialogue page: two models talk; after each round the researcher continues, injects or stops.
 
 The only state kept here is the id of the conversation on screen: every action reloads the
-dialogue from the archive and calls dialogues.dialogue, which holds the logic.
+dialogue from the archive and calls dialogues.run.dialogue, which holds the logic.
 """
 
 from __future__ import annotations
@@ -11,10 +11,11 @@ from typing import Any
 
 import streamlit as st
 
-from dialogues import config, replay
-from dialogues.dialogue import RESEARCHER, DialogueSession, DialogueSetup, Turn, transcript
-from dialogues.errors import UserError
+from dialogues.domain import config
+from dialogues.domain.errors import UserError
 from dialogues.providers import registry
+from dialogues.run import replay
+from dialogues.run.dialogue import RESEARCHER, DialogueSession, DialogueSetup, Turn, transcript
 from dialogues.ui import common
 
 CURRENT = "dialogue_conversation"  # id of the dialogue on screen

@@ -6,7 +6,7 @@ from typing import Any
 
 import streamlit as st
 
-from dialogues import compare
+from dialogues.analyse import compare
 from dialogues.ui import common
 
 

@@ -8,11 +8,12 @@ from typing import Any
 
 import streamlit as st
 
-from dialogues import config, jobs, prompts
-from dialogues.batch import BatchOptions
-from dialogues.errors import UserError
-from dialogues.plan import CONDITIONS
+from dialogues.domain import config, prompts
+from dialogues.domain.errors import UserError
 from dialogues.providers import registry
+from dialogues.run import jobs
+from dialogues.run.batch import BatchOptions
+from dialogues.run.plan import CONDITIONS
 from dialogues.ui import common
 
 POLL = "2s"

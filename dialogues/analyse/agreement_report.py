@@ -1,0 +1,264 @@
+"""Agreement in the archive: labels by source, the agreement report, divergence, false positives.
+
+The statistics live in `agreement`; this module gathers the archive's labels for them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import duckdb
+
+from dialogues.analyse import agreement
+from dialogues.annotate.annotations import (
+    ADJUDICATED,
+    CURRENT_SQL,
+    HUMAN_PREFIX,
+    TAGGER_PREFIX,
+)
+from dialogues.domain.errors import UserError
+from dialogues.domain.labels import DEFAULT, LabelSet
+
+# --- labels by source ---------------------------------------------------------------------
+
+
+def labels_by_source(
+    db: duckdb.DuckDBPyConnection, target: str = "answer"
+) -> dict[str, dict[str, str]]:
+    """message id → {source: label} for every current human label and every tag of a target."""
+    rows = db.execute(
+        f"""
+        SELECT message_id, CASE WHEN annotator = '{ADJUDICATED}' THEN annotator
+                                ELSE '{HUMAN_PREFIX}' || annotator END, label
+        FROM ({CURRENT_SQL}) WHERE target = ? AND label IS NOT NULL
+        UNION ALL
+        SELECT message_id, '{TAGGER_PREFIX}' || tagger_id, label FROM tags WHERE target = ?
+        """,
+        [target, target],
+    ).fetchall()
+    out: dict[str, dict[str, str]] = {}
+    for message_id, source, label in rows:
+        out.setdefault(message_id, {})[source] = label
+    return out
+
+
+def sources(db: duckdb.DuckDBPyConnection, target: str = "answer") -> list[str]:
+    """Every source with at least one label for a target: humans, adjudicated, taggers."""
+    found = {s for by in labels_by_source(db, target).values() for s in by}
+    return sorted(found, key=lambda s: (not s.startswith(HUMAN_PREFIX), s != ADJUDICATED, s))
+
+
+def message_groups(db: duckdb.DuckDBPyConnection) -> dict[str, dict[str, str | None]]:
+    """message id → model, family (the model's family, else the model id) and run."""
+    rows = db.execute(
+        """
+        SELECT m.id, c.model_id, coalesce(mo.family, c.model_id), c.run_id
+        FROM messages m JOIN conversations c ON c.id = m.conversation_id
+        LEFT JOIN models mo ON mo.id = c.model_id
+        WHERE m.role = 'assistant'
+        """
+    ).fetchall()
+    return {r[0]: {"model": r[1], "family": r[2], "run": r[3]} for r in rows}
+
+
+def divergence(
+    db: duckdb.DuckDBPyConnection, source: str, labels: LabelSet = DEFAULT
+) -> list[dict[str, Any]]:
+    """Per model: how often one source's labels of the thinking and of the answer disagree.
+
+    Engages = a label outside `labels.positive`; deflects = inside it (deflection or partial).
+    `agree` counts exact label matches; n counts responses with both targets labelled.
+    """
+    answers = {m: by[source] for m, by in labels_by_source(db, "answer").items() if source in by}
+    thoughts = {
+        m: by[source] for m, by in labels_by_source(db, "reasoning").items() if source in by
+    }
+    groups = message_groups(db)
+    per: dict[str, dict[str, Any]] = {}
+    for message_id in sorted(answers.keys() & thoughts.keys()):
+        model = groups.get(message_id, {}).get("model") or "?"
+        row = per.setdefault(model, {"model": model, "source": source, "n": 0, "both_engage": 0,
+                                     "both_deflect": 0, "thinking_engages_answer_deflects": 0,
+                                     "answer_engages_thinking_deflects": 0, "agree": 0})  # fmt: skip
+        answer_out = answers[message_id] in labels.positive
+        thought_out = thoughts[message_id] in labels.positive
+        row["n"] += 1
+        row["agree"] += answers[message_id] == thoughts[message_id]
+        key = {
+            (False, False): "both_engage",
+            (True, True): "both_deflect",
+            (True, False): "thinking_engages_answer_deflects",
+            (False, True): "answer_engages_thinking_deflects",
+        }[(answer_out, thought_out)]
+        row[key] += 1
+    for row in per.values():
+        row["agree_rate"] = row["agree"] / row["n"]
+    return [per[m] for m in sorted(per)]
+
+
+# --- agreement over sources ---------------------------------------------------------------
+
+
+def _interval(ci: Any) -> list[float | None] | None:
+    return None if ci is None else [ci.low, ci.high]
+
+
+def _pair_dict(row: agreement.PairRow) -> dict[str, Any]:
+    out = {"a": row.a, "b": row.b, "n": row.n, "percent": row.percent, "kappa": row.kappa,
+           "percent_ci": _interval(row.percent_ci), "kappa_ci": _interval(row.kappa_ci)}  # fmt: skip
+    if row.group is not None:
+        out["family"] = row.group
+    return out
+
+
+def _tagger_dict(row: agreement.TaggerRow) -> dict[str, Any]:
+    out = {"tagger": row.tagger, "reference": row.reference, "n": row.n,
+           "precision": row.precision, "recall": row.recall, "f1": row.f1, "kappa": row.kappa,
+           "percent": row.percent, "precision_ci": _interval(row.precision_ci),
+           "recall_ci": _interval(row.recall_ci), "f1_ci": _interval(row.f1_ci),
+           "kappa_ci": _interval(row.kappa_ci),
+           "confusion": {"labels": list(row.labels), "rows": "reference", "columns": "tagger",
+                         "matrix": row.confusion}}  # fmt: skip
+    if row.group is not None:
+        out["family"] = row.group
+    return out
+
+
+def agreement_report(
+    db: duckdb.DuckDBPyConnection,
+    reference: str = ADJUDICATED,
+    *,
+    target: str = "answer",
+    labels: LabelSet = DEFAULT,
+    n_boot: int = agreement.N_BOOT,
+    with_divergence: bool = False,
+) -> dict[str, Any]:
+    """Pairs of human annotators, every tagger against `reference`, by family, with intervals.
+
+    Pairs and Fleiss/Krippendorff cover `human:*` sources only: 'adjudicated' is derived from
+    the annotators, so pairing it with them would inflate agreement; it serves as the
+    default reference instead. Family is the model's family, or its id when none is recorded.
+    """
+    ratings = labels_by_source(db, target)
+    found = {s for by in ratings.values() for s in by}
+    if reference not in found:
+        known = ", ".join(sorted(s for s in found if not s.startswith(TAGGER_PREFIX))) or "none"
+        raise UserError(f"no {target} labels from reference {reference!r}; sources: {known}")
+    humans = sorted(s for s in found if s.startswith(HUMAN_PREFIX))
+    taggers = sorted(s for s in found if s.startswith(TAGGER_PREFIX))
+    observed = {lab for by in ratings.values() for lab in by.values()}
+    label_list = list(labels.labels) + sorted(observed - set(labels.labels))
+    human_ratings = {m: {s: by[s] for s in humans if s in by} for m, by in ratings.items()}
+    human_ratings = {m: by for m, by in human_ratings.items() if len(by) >= 2}
+    ref = {m: by[reference] for m, by in ratings.items() if reference in by}
+    family = {m: g["family"] for m, g in message_groups(db).items()}
+    options: dict[str, Any] = {"n_boot": n_boot}
+    tag_opts = {"reference_name": reference, "labels": label_list, "positive": labels.positive,
+                **options}  # fmt: skip
+    report: dict[str, Any] = {
+        "pairs": [_pair_dict(r) for r in agreement.pairwise(human_ratings, **options)],
+        "taggers": [],
+        "fleiss_kappa": agreement.fleiss_kappa(
+            [[by.get(s) for s in humans] for by in human_ratings.values()]
+        ),
+        "krippendorff_alpha": agreement.krippendorff_alpha(
+            [[by.get(s) for s in humans] for by in human_ratings.values()]
+        ),
+        "target": target,
+        "label_set": labels.id,
+        "positive": sorted(labels.positive),
+        "by_family": {
+            "pairs": [_pair_dict(r) for r in
+                      agreement.pairwise_by_group(human_ratings, family, **options)],
+            "taggers": [],
+        },
+    }  # fmt: skip
+    for source in taggers:
+        predicted = {m: by[source] for m, by in ratings.items() if source in by}
+        row = agreement.tagger_vs_reference(predicted, ref, tagger=source, **tag_opts)
+        report["taggers"].append(_tagger_dict(row))
+        report["by_family"]["taggers"] += [
+            _tagger_dict(r)
+            for r in agreement.tagger_vs_reference_by_group(
+                predicted, ref, family, tagger=source, **tag_opts
+            )
+        ]
+    if with_divergence:
+        report["divergence"] = [
+            row for source in sorted(found) for row in divergence(db, source, labels)
+        ]  # fmt: skip
+    return report
+
+
+def false_positives(
+    db: duckdb.DuckDBPyConnection,
+    source: str,
+    reference: str = ADJUDICATED,
+    *,
+    target: str = "answer",
+    labels: LabelSet = DEFAULT,
+    limit: int = 500,
+) -> list[dict[str, Any]]:
+    """Responses the reference says engage but `source` puts on the refusal side."""
+    ratings = labels_by_source(db, target)
+    hits = [
+        (m, by[reference], by[source])
+        for m, by in ratings.items()
+        if reference in by
+        and source in by
+        and by[reference] not in labels.positive
+        and by[source] in labels.positive
+    ]
+    hits.sort()
+    groups = message_groups(db)
+    previews = dict(
+        db.execute(
+            f"SELECT id, left(coalesce({'content' if target == 'answer' else 'reasoning'}, ''), 200)"
+            f" FROM messages WHERE id IN ({', '.join('?' for _ in hits[:limit]) or 'NULL'})",
+            [m for m, _, _ in hits[:limit]],
+        ).fetchall()
+    )
+    return [
+        {"message_id": m, "reference_label": r, "tagger_label": t,
+         "model": groups.get(m, {}).get("model"), "preview": previews.get(m, "")}
+        for m, r, t in hits[:limit]
+    ]  # fmt: skip
+
+
+def _fmt(value: float | None, ci: list[float | None] | None = None) -> str:
+    if value is None:
+        return "—"
+    if ci and ci[0] is not None and ci[1] is not None:
+        return f"{value:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]"
+    return f"{value:.3f}"
+
+
+def report_lines(report: dict[str, Any]) -> list[str]:
+    """An agreement report as lines of text for a terminal."""
+    lines = [f"annotator pairs ({report['target']}):"]
+    for fam, pairs in (("", report["pairs"]), ("by family", report["by_family"]["pairs"])):
+        if fam and pairs:
+            lines.append("annotator pairs by family:")
+        for p in pairs:
+            where = f"[{p['family']}] " if "family" in p else ""
+            lines.append(f"  {where}{p['a']} vs {p['b']}: n={p['n']} "
+                         f"agreement {_fmt(p['percent'], p['percent_ci'])} "
+                         f"kappa {_fmt(p['kappa'], p['kappa_ci'])}")  # fmt: skip
+    lines.append(f"fleiss kappa {_fmt(report['fleiss_kappa'])}, "
+                 f"krippendorff alpha {_fmt(report['krippendorff_alpha'])}")  # fmt: skip
+    for fam, rows in (("", report["taggers"]), ("by family", report["by_family"]["taggers"])):
+        if rows:
+            lines.append(f"taggers vs {rows[0]['reference']}{' by family' if fam else ''} "
+                         f"(positive = {' or '.join(report['positive'])}):")  # fmt: skip
+        for t in rows:
+            where = f"[{t['family']}] " if "family" in t else ""
+            lines.append(f"  {where}{t['tagger']}: n={t['n']} "
+                         f"precision {_fmt(t['precision'], t['precision_ci'])} "
+                         f"recall {_fmt(t['recall'], t['recall_ci'])} "
+                         f"F1 {_fmt(t['f1'], t['f1_ci'])} kappa {_fmt(t['kappa'], t['kappa_ci'])}")  # fmt: skip
+    for d in report.get("divergence", []):
+        lines.append(f"divergence {d['source']} {d['model']}: n={d['n']} both engage "
+                     f"{d['both_engage']}, thinking engages/answer deflects "
+                     f"{d['thinking_engages_answer_deflects']}, reverse "
+                     f"{d['answer_engages_thinking_deflects']}, agree {d['agree_rate']:.3f}")  # fmt: skip
+    return lines

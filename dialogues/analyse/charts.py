@@ -1,0 +1,284 @@
+"""DataFrame → plotly Figure: each chart returns (figure, table), the table being its data.
+
+The inputs are the frames described in dialogues.analyse.scores (RUBRIC, RUBRIC_DIMENSIONS,
+RESPONSES, and the `score_rows` rows as a DataFrame). The table a function returns is exactly
+what its traces plot, so a page can offer it as the chart's CSV. Empty input gives an empty
+table and a figure that says "no data", never an exception.
+
+Exports: `figure_html` inlines plotly.js (about 4.8 MB) so the file opens offline.
+`figure_png` uses kaleido, which since 1.0 drives a locally installed Chrome/Chromium
+(found on PATH or via $BROWSER_PATH) and would otherwise need `plotly_get_chrome` to download
+one; it never downloads anything here, and returns None when no browser is available.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from dialogues.analyse import scores
+from dialogues.domain import sei
+
+NO_DATA = "no data"
+CONDITION_ORDER = ("cold", "warm")
+SCALE_METRICS = {
+    "engagement_rate": ("n", "engagement_rate_low", "engagement_rate_high", "Engagement rate"),
+    "sei": ("sei_n", "sei_ci_low", "sei_ci_high", "SEI (0–10)"),
+}
+TAX_METRICS = (
+    ("median_words", "mean_words", "Median response length (words)"),
+    ("median_latency_ms", "mean_latency_ms", "Median latency (ms)"),
+    ("median_reasoning_tokens", "mean_reasoning_tokens", "Median reasoning tokens"),
+)
+
+
+def empty_figure(title: str, message: str = NO_DATA) -> go.Figure:
+    """A blank figure carrying a centred message, for charts with nothing to plot."""
+    fig = go.Figure()
+    fig.add_annotation(
+        text=message, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False, font_size=16
+    )
+    fig.update_layout(title=title, xaxis_visible=False, yaxis_visible=False)
+    return fig
+
+
+def _frame(df: pd.DataFrame | None, columns: Sequence[str]) -> pd.DataFrame:
+    """The input, or an empty frame with the contract's columns when there are no rows."""
+    if df is None or (df.empty and not set(columns) <= set(df.columns)):
+        return pd.DataFrame(columns=list(columns))
+    return df
+
+
+def _errors(table: pd.DataFrame, value: str, low: str, high: str) -> pd.DataFrame:
+    """Add err_plus / err_minus columns (distance to the interval ends) for error bars."""
+    out = table.copy()
+    out["err_plus"] = pd.to_numeric(out[high], errors="coerce") - out[value]
+    out["err_minus"] = out[value] - pd.to_numeric(out[low], errors="coerce")
+    return out
+
+
+def sei_dumbbell(
+    rubric: pd.DataFrame | None, *, seed: int = scores.DEFAULT_SEED
+) -> tuple[go.Figure, pd.DataFrame]:
+    """SEI cold vs warm per model: one dot per condition, 95% bootstrap error bars, a joining line."""
+    title = "SEI cold vs warm (mean over repeats, 95% bootstrap CI)"
+    table = scores.sei_table(_frame(rubric, scores.RUBRIC_COLUMNS), seed=seed)
+    # One row label per model, unless several labellers' scores are shown side by side.
+    several = table["source"].nunique(dropna=False) > 1
+    table.insert(
+        0,
+        "label",
+        [
+            f"{m} · {s}" if several else str(m)
+            for m, s in zip(table.model, table.source, strict=True)
+        ],
+    )
+    rank = {c: i for i, c in enumerate(CONDITION_ORDER)}
+    table = table.assign(_order=table.condition.map(lambda c: rank.get(c, len(rank))))
+    table = table.sort_values(["label", "_order", "condition"]).drop(columns="_order")
+    table = _errors(
+        table[
+            [
+                "label",
+                "model",
+                "source",
+                "condition",
+                "sei_n",
+                "sei",
+                "sei_ci_low",
+                "sei_ci_high",
+                "class",
+            ]
+        ],
+        "sei",
+        "sei_ci_low",
+        "sei_ci_high",
+    )
+    table = table.reset_index(drop=True)
+    if table.empty:
+        return empty_figure(title), table
+    fig = go.Figure()
+    lines_x: list[float | None] = []
+    lines_y: list[str | None] = []
+    for label, group in table.groupby("label", sort=False):
+        lines_x += [*group.sei, None]
+        lines_y += [*([label] * len(group)), None]
+    fig.add_trace(
+        go.Scatter(
+            x=lines_x,
+            y=lines_y,
+            mode="lines",
+            line={"color": "lightgrey", "width": 3},
+            hoverinfo="skip",
+            showlegend=False,
+            name="cold → warm",
+        )
+    )
+    for condition, group in table.groupby("condition", sort=False):
+        fig.add_trace(
+            go.Scatter(
+                x=group.sei,
+                y=group.label,
+                mode="markers",
+                name=str(condition),
+                marker={"size": 12},
+                error_x={"type": "data", "array": group.err_plus, "arrayminus": group.err_minus},
+                customdata=group[["sei_n", "class"]],
+                hovertemplate="%{y}<br>SEI %{x:.2f} (%{customdata[1]})<br>n=%{customdata[0]}",
+            )
+        )
+    fig.update_layout(title=title, xaxis={"title": "SEI", "range": [0, 10]}, yaxis_title=None)
+    return fig, table
+
+
+def scale_scatter(
+    rows: pd.DataFrame | None, metric: str = "engagement_rate"
+) -> tuple[go.Figure, pd.DataFrame]:
+    """Architecture vs scale: metric against parameter count (log), colour family, symbol training."""
+    if metric not in SCALE_METRICS:
+        raise ValueError(f"metric must be one of {', '.join(SCALE_METRICS)}, got {metric!r}")
+    n_col, low, high, axis_title = SCALE_METRICS[metric]
+    title = f"{axis_title} by parameter count"
+    keys = ["model", "family", "training", "condition", "source", "parameters"]
+    df = _frame(rows, [*keys, n_col, metric, low, high])
+    params = pd.to_numeric(df["parameters"], errors="coerce")
+    value = pd.to_numeric(df[metric], errors="coerce")
+    # A log axis cannot place a model of unknown or zero size; those rows are left out.
+    table = df.loc[(params > 0) & value.notna(), [*keys, n_col, metric, low, high]].copy()
+    table[metric] = table[metric].astype(float)
+    table["parameters"] = table["parameters"].astype(float)
+    for col in ("family", "training"):
+        table[col] = table[col].astype(object).where(table[col].notna(), "unknown")
+    table = _errors(table, metric, low, high).reset_index(drop=True)
+    if table.empty:
+        return empty_figure(title), table
+    facet = "condition" if table["condition"].nunique() > 1 else None
+    fig = px.scatter(
+        table,
+        x="parameters",
+        y=metric,
+        color="family",
+        symbol="training",
+        facet_col=facet,
+        log_x=True,
+        error_y="err_plus",
+        error_y_minus="err_minus",
+        hover_name="model",
+        hover_data={n_col: True, "condition": True, "source": True},
+        title=title,
+    )
+    fig.update_traces(marker_size=11)
+    fig.update_layout(yaxis_title=axis_title)
+    fig.update_xaxes(title="parameters")
+    return fig, table
+
+
+def rubric_heatmap(dimensions: pd.DataFrame | None) -> tuple[go.Figure, pd.DataFrame]:
+    """Mean score (0–2) per model × rubric dimension, the 16 dimensions in rubric order."""
+    title = "Rubric: mean score per dimension"
+    table = scores.dimension_means(_frame(dimensions, scores.RUBRIC_DIMENSION_COLUMNS))
+    if table.empty:
+        return empty_figure(title), table
+    names = [f"{d.probe.upper()} {d.name}" for d in sei.DIMENSIONS]
+    z = table[list(sei.DIMENSION_KEYS)].to_numpy(dtype=float)
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=names,
+            y=table["model"],
+            zmin=0,
+            zmax=sei.DIMENSION_MAX,
+            colorscale="Viridis",
+            text=np.round(z, 2),
+            texttemplate="%{text}",
+            hovertemplate="%{y}<br>%{x}: %{z:.2f}<extra></extra>",
+            colorbar={"title": "mean"},
+        )
+    )
+    fig.update_layout(title=title, xaxis_tickangle=-45)
+    return fig, table
+
+
+def xstest_refusal(responses: pd.DataFrame | None) -> tuple[go.Figure, pd.DataFrame]:
+    """XSTest refusal rate (full + partial) per model and prompt type, safe and unsafe apart."""
+    title = "XSTest refusal rate by prompt type (Wilson 95% CI)"
+    df = _frame(responses, scores.RESPONSE_COLUMNS)
+    table = scores.refusal_table(df, by=("model", "prompt_label", "prompt_type"))
+    table = _errors(table, "refusal_rate", "refusal_rate_low", "refusal_rate_high")
+    if table.empty:
+        return empty_figure(title), table
+    fig = px.bar(
+        table,
+        x="prompt_type",
+        y="refusal_rate",
+        color="model",
+        barmode="group",
+        facet_col="prompt_label",
+        category_orders={"prompt_label": ["safe", "unsafe"]},
+        error_y="err_plus",
+        error_y_minus="err_minus",
+        hover_data={"n": True, "refusals": True},
+        title=title,
+    )
+    # Safe and unsafe prompts have different types, so each facet keeps its own categories.
+    fig.update_xaxes(matches=None, title=None, tickangle=-45)
+    fig.update_yaxes(range=[0, 1])
+    return fig, table
+
+
+def alignment_tax_panel(responses: pd.DataFrame | None) -> tuple[go.Figure, pd.DataFrame]:
+    """Per model: median length, latency and reasoning tokens, side by side (mean on hover)."""
+    title = "Alignment tax: length, latency, reasoning"
+    tax = scores.alignment_tax(_frame(responses, scores.RESPONSE_COLUMNS))
+    columns = ["model", "n", *[c for metric in TAX_METRICS for c in metric[:2]]]
+    table = tax.reindex(columns=columns).reset_index(drop=True)
+    if table.empty:
+        return empty_figure(title), table
+    # Medians, because one runaway reasoning answer would drag a mean far from the typical one.
+    fig = make_subplots(rows=1, cols=len(TAX_METRICS), subplot_titles=[m[2] for m in TAX_METRICS])
+    for col, (median, mean, label) in enumerate(TAX_METRICS, start=1):
+        fig.add_trace(
+            go.Bar(
+                x=table["model"],
+                y=table[median],
+                name=label,
+                customdata=table[[mean, "n"]],
+                hovertemplate="%{x}<br>median %{y:.1f}<br>mean %{customdata[0]:.1f}"
+                "<br>n=%{customdata[1]}<extra></extra>",
+                showlegend=False,
+            ),
+            row=1,
+            col=col,
+        )
+    fig.update_layout(title=title)
+    return fig, table
+
+
+def figure_html(fig: go.Figure) -> str:
+    """A standalone HTML page with plotly.js inlined, so it opens without a network."""
+    return fig.to_html(include_plotlyjs=True, full_html=True)
+
+
+def figure_png(fig: go.Figure, *, scale: float = 2.0) -> bytes | None:
+    """PNG bytes via kaleido and a local Chrome; None when kaleido or a browser is missing."""
+    try:
+        import kaleido
+    except ImportError:
+        return None
+    layout = fig.layout
+    opts = {"format": "png", "width": layout.width or 900, "height": layout.height or 550}
+    try:
+        # kaleido loads plotly.js from the installed plotly package, but MathJax from a CDN
+        # unless told not to; no chart here uses LaTeX, so it stays off and offline.
+        png = kaleido.calc_fig_sync(
+            fig.to_dict(), opts={**opts, "scale": scale}, kopts={"mathjax": False}
+        )
+    except RuntimeError:
+        # kaleido's ChromeNotFoundError is a RuntimeError: no local browser, so no PNG.
+        return None
+    return bytes(png)

@@ -1,0 +1,363 @@
+"""Archive → scores and charts: the one path `dialogues scores` and the Compare page share.
+
+Both read the frames of dialogues.analyse.frames through `load`, score them with
+dialogues.analyse.scores and draw them with dialogues.analyse.charts, so the numbers a chart shows are the
+numbers `dialogues scores --json` prints. Also the model metadata researchers edit (family,
+parameters, training …), since that is what architecture-vs-scale comparisons group by.
+No Streamlit here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from dialogues.analyse import frames, scores
+from dialogues.analyse.frames import Filters
+from dialogues.domain.errors import UserError
+from dialogues.domain.models import parse_parameter_size, parse_parameters
+from dialogues.store import connect, records
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
+
+RATES = ("engagement", "partial", "deflection")
+TRAININGS = ("base", "instruct", "reasoning", "abliterated")
+EDITABLE = ("family", "parameters", "parameter_size", "quantization", "training", "notes")
+MODEL_TABLE_COLUMNS = ("id", "provider", "backend", *EDITABLE, "digest", "context_length",
+                       "updated_at")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Frames:
+    """What the scores and charts read, for one choice of filters.
+
+    `counts` is the LABELS frame already counted per model × condition × source in SQL
+    (frames.label_counts); the rest are the RUBRIC, RUBRIC_DIMENSIONS and RESPONSES frames.
+    """
+
+    counts: pd.DataFrame
+    rubric: pd.DataFrame
+    dimensions: pd.DataFrame | None = None
+    responses: pd.DataFrame | None = None
+    refusal_source: str | None = None  # whose labels the XSTest and refusal figures use
+
+
+def refusal_source(coverage: dict[str, int], available: Sequence[str]) -> str | None:
+    """The source refusal rates use by default: the one that labelled the most XSTest answers,
+    preferring adjudicated labels, then people, then taggers, when they cover as many."""
+    rank = {"adjudicated": 0, "human": 1, "tagger": 2}
+    candidates = [s for s in available if s in coverage] or list(available)
+    if not candidates:
+        return None
+    return min(candidates, key=lambda s: (-coverage.get(s, 0), rank.get(s.split(":", 1)[0], 3), s))
+
+
+def load(
+    archive: Path, filters: Filters, label_source: str | None = None, *, charts: bool = True
+) -> Frames:
+    """Read the frames in one short connection; without `charts`, only what scores need."""
+    with connect(archive) as db:
+        counts, rubric = frames.label_counts(db, filters), frames.rubric(db, filters)
+        if not charts:
+            return Frames(counts, rubric)
+        source = label_source
+        if source is None:
+            available = list(filters.sources) or frames.sources(db, filters.target)
+            source = refusal_source(frames.refusal_coverage(db, filters), available)
+        return Frames(
+            counts=counts,
+            rubric=rubric,
+            dimensions=frames.rubric_dimensions(db, filters),
+            responses=frames.responses(db, filters, source),
+            refusal_source=source,
+        )
+
+
+def rate_rows(counts: pd.DataFrame) -> pd.DataFrame:
+    """scores.rates_table's rows, from label counts instead of one row per label."""
+    columns = ["model", "family", "parameters", "training", "condition", "source", "n"]
+    columns += ["n_unlabelled"] + [f"{p}_rate{s}" for p in RATES for s in ("", "_low", "_high")]
+    rows = []
+    for rec in counts.to_dict(orient="records"):
+        n = int(sum(rec[name] for name in RATES))
+        row = {k: rec[k] for k in columns[:6]}
+        row.update(n=n, n_unlabelled=int(rec["unlabelled"]))
+        for name in RATES:
+            r = scores.rate(int(rec[name]), n)
+            row.update({f"{name}_rate": r.rate, f"{name}_rate_low": r.low,
+                        f"{name}_rate_high": r.high})  # fmt: skip
+        rows.append(row)
+    return pd.DataFrame(rows, columns=columns)
+
+
+_NULL = "\x00null"  # sorts first, as scores.score_rows orders groups with a null key
+
+
+def score_rows(data: Frames, *, seed: int = scores.DEFAULT_SEED) -> list[dict[str, Any]]:
+    """One JSON-ready row per model × condition × source: rates with intervals, SEI and inputs.
+
+    The same rows as scores.score_rows(LABELS, RUBRIC), built from label counts so an
+    archive of 100,000 responses scores in well under a second (tests hold the two equal).
+    """
+    keys = ("model", "condition", "source")
+    rates = {tuple(r[k] for k in keys): r for r in rate_rows(data.counts).to_dict("records")}
+    seis = scores.sei_table(data.rubric, seed=seed).drop(columns=["sei_min", "sei_max"])
+    sei_rows = {tuple(r[k] for k in keys): r for r in seis.to_dict("records")}
+    attributes = _attributes(data)
+    rows = []
+    for key in sorted(rates.keys() | sei_rows.keys(), key=_sort_key):
+        rate = rates.get(key) or {"n": 0, "n_unlabelled": 0}
+        sei_row = sei_rows.get(key) or {"sei_n": 0}
+        model, condition, source = key
+        row: dict[str, Any] = {"model": model}
+        for attr in scores.MODEL_ATTRIBUTES:
+            row[attr] = scalar(rate.get(attr))
+            if row[attr] is None:
+                row[attr] = attributes.get(model, {}).get(attr)
+        row.update(condition=condition, source=source)
+        row.update({c: scalar(rate.get(c)) for c in RATE_FIELDS})
+        row.update({c: scalar(sei_row.get(c)) for c in SEI_FIELDS})
+        for count in ("n", "n_unlabelled", "sei_n"):
+            row[count] = int(row[count] or 0)
+        rows.append(row)
+    return rows
+
+
+RATE_FIELDS = ("n", "n_unlabelled",
+               *(f"{p}_rate{s}" for p in RATES for s in ("", "_low", "_high")))  # fmt: skip
+SEI_FIELDS = ("sei_n", "sei", "sei_sd", "sei_ci_low", "sei_ci_high", "probe_total",
+              "net_markers", "evidence", "class")  # fmt: skip
+
+
+def _sort_key(key: tuple[Any, ...]) -> tuple[str, ...]:
+    return tuple(_NULL if _blank(v) else str(v) for v in key)
+
+
+def scalar(value: Any) -> Any:
+    """JSON-ready scalars: NaN → None, numpy numbers → int/float."""
+    if _blank(value):
+        return None
+    if hasattr(value, "item"):
+        return value.item()
+    return value
+
+
+def _attributes(data: Frames) -> dict[Any, dict[str, Any]]:
+    """family, parameters, training per model, from the rubric frame (for SEI-only groups)."""
+    found: dict[Any, dict[str, Any]] = {}
+    for rec in data.rubric.to_dict("records"):
+        slot = found.setdefault(rec["model"], {})
+        for attr in scores.MODEL_ATTRIBUTES:
+            if slot.get(attr) is None and not _blank(rec.get(attr)):
+                slot[attr] = scalar(rec[attr])
+    return found
+
+
+def archive_scores(archive: Path, filters: Filters) -> list[dict[str, Any]]:
+    """`dialogues scores`: the score rows of an archive for some filters."""
+    return score_rows(load(archive, filters, charts=False))
+
+
+def score_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """The score rows as text for a terminal: rates with intervals, SEI with class and inputs."""
+    lines = []
+    for r in rows:
+        rates = "  ".join(
+            f"{name[:4]} {interval_text(r[f'{name}_rate'], r[f'{name}_rate_low'], r[f'{name}_rate_high'])}"
+            for name in RATES
+        )
+        sei = "SEI –"
+        if r["sei"] is not None:
+            sei = (f"SEI {interval_text(r['sei'], r['sei_ci_low'], r['sei_ci_high'])} "
+                   f"{r['class']} (n={r['sei_n']}; probe {r['probe_total']:g}/32, "
+                   f"markers {r['net_markers']:g}/10, evidence {r['evidence']:g}/15)")  # fmt: skip
+        lines.append(f"{r['model']}  {r['condition'] or '-'}  {r['source']}  n={r['n']}  "
+                     f"{rates}  {sei}")  # fmt: skip
+    return lines
+
+
+# --- charts -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Chart:
+    """One figure of the Compare page and the exact table its traces plot."""
+
+    key: str
+    title: str
+    figure: go.Figure
+    table: pd.DataFrame
+
+
+def all_charts(
+    data: Frames, rows: list[dict[str, Any]], *, scale_metric: str = "engagement_rate"
+) -> list[Chart]:
+    """The five Compare charts: SEI cold/warm, scale, rubric heatmap, XSTest, alignment tax."""
+    from dialogues.analyse import (
+        charts,  # plotly is slow to import; `dialogues scores` never needs it
+    )
+
+    made = [
+        ("sei", "SEI cold vs warm", charts.sei_dumbbell(data.rubric)),
+        ("scale", "Architecture vs scale", charts.scale_scatter(pd.DataFrame(rows), scale_metric)),
+        ("rubric", "Rubric heatmap", charts.rubric_heatmap(data.dimensions)),
+        ("xstest", "XSTest over-refusal", charts.xstest_refusal(data.responses)),
+        ("tax", "Alignment tax", charts.alignment_tax_panel(data.responses)),
+    ]
+    return [Chart(key, title, fig, table) for key, title, (fig, table) in made]
+
+
+def csv_bytes(table: pd.DataFrame) -> bytes:
+    """A table as UTF-8 CSV, exactly as shown (no index)."""
+    return table.to_csv(index=False).encode("utf-8")
+
+
+# --- tables shown beside the charts -----------------------------------------------------------
+
+
+def _blank(value: Any) -> bool:
+    """None, pandas NA or NaN (numpy's too): nothing recorded."""
+    if value is None or value is pd.NA:
+        return True
+    try:
+        return bool(value != value)
+    except (TypeError, ValueError):
+        return False
+
+
+def interval_text(value: Any, low: Any, high: Any, digits: int = 2) -> str:
+    """'0.50 [0.24, 0.76]'; '–' when there is no value, no brackets when there is no interval."""
+    if _blank(value):
+        return "–"
+    text = f"{value:.{digits}f}"
+    if not (_blank(low) or _blank(high)):
+        text += f" [{low:.{digits}f}, {high:.{digits}f}]"
+    return text
+
+
+def scores_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """The score rows for reading: rates with Wilson intervals, SEI with its CI and its inputs."""
+    out = []
+    for r in rows:
+        row = {k: r.get(k) for k in ("model", "family", "parameters", "training", "condition",
+                                     "source", "n", "n_unlabelled")}  # fmt: skip
+        for name in RATES:
+            row[name] = interval_text(
+                r.get(f"{name}_rate"), r.get(f"{name}_rate_low"), r.get(f"{name}_rate_high")
+            )
+        row["SEI"] = interval_text(r.get("sei"), r.get("sei_ci_low"), r.get("sei_ci_high"))
+        row.update({"class": r.get("class"), "sei_n": r.get("sei_n"), "sei_sd": r.get("sei_sd")})
+        # The inputs beside the composite, so a gap against a published figure is visible.
+        row.update({k: r.get(k) for k in ("probe_total", "net_markers", "evidence")})
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+def sei_inputs(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """Per model × condition × source with an SEI: the composite, its class and its inputs."""
+    columns = ["model", "condition", "source", "sei_n", "sei", "class", "probe_total",
+               "net_markers", "evidence"]  # fmt: skip
+    return pd.DataFrame([r for r in rows if r.get("sei") is not None], columns=columns)
+
+
+def cold_warm(rubric: pd.DataFrame, *, seed: int = scores.DEFAULT_SEED) -> pd.DataFrame:
+    """SEI C/W per model × source with delta, its interval, classes, reading and mean inputs."""
+    rows = []
+    for (model, source), group in rubric.groupby(["model", "source"], sort=True, dropna=False):
+        by = {c: g for c, g in group.groupby("condition")}
+        if "cold" not in by or "warm" not in by:
+            continue
+        values = {
+            c: [scores.sei_composite(r.probe_total, r.net_markers, r.evidence)
+                for r in by[c].itertuples()]
+            for c in ("cold", "warm")
+        }  # fmt: skip
+        cw = scores.sei_cw(values["cold"], values["warm"], seed=seed)
+        row: dict[str, Any] = {"model": model, "source": source, "SEI C/W": cw.label()}
+        for cond, summary in (("cold", cw.cold), ("warm", cw.warm)):
+            row.update({f"{cond}_n": summary.n, f"{cond}_sei": summary.mean,
+                        f"{cond}_ci_low": summary.ci_low, f"{cond}_ci_high": summary.ci_high})  # fmt: skip
+            for field in ("probe_total", "net_markers", "evidence"):
+                row[f"{cond}_{field}"] = float(by[cond][field].mean())
+        row.update(delta=cw.delta, delta_ci_low=cw.delta_ci_low, delta_ci_high=cw.delta_ci_high,
+                   cold_class=cw.cold_class, warm_class=cw.warm_class,
+                   interpretation=cw.delta_interpretation, warm_below_cold=cw.warm_below_cold)  # fmt: skip
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def annotator_spread(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """Where two or more people scored the same model × condition: each one's value, the mean
+    of them and the range, for SEI and each rate. Empty when nobody overlaps."""
+    humans = pd.DataFrame([r for r in rows if str(r.get("source") or "").startswith("human:")])
+    if humans.empty:
+        return pd.DataFrame()
+    out = []
+    for (model, condition), group in humans.groupby(
+        ["model", "condition"], sort=True, dropna=False
+    ):
+        if group["source"].nunique() < 2:
+            continue
+        for metric in ("sei", *(f"{r}_rate" for r in RATES)):
+            values = pd.to_numeric(group.set_index("source")[metric], errors="coerce").dropna()
+            if len(values) < 2:
+                continue
+            row = {"model": model, "condition": condition, "metric": metric, **values.to_dict()}
+            row.update(mean=float(values.mean()), range=float(values.max() - values.min()))
+            out.append(row)
+    return pd.DataFrame(out)
+
+
+# --- model metadata ---------------------------------------------------------------------------
+
+
+def model_table(archive: Path) -> pd.DataFrame:
+    """Every model the archive knows, with the metadata comparisons group by."""
+    with connect(archive) as db:
+        found = records.list_models(db)
+    return pd.DataFrame(found).reindex(columns=list(MODEL_TABLE_COLUMNS))
+
+
+def model_fields(**given: Any) -> dict[str, Any]:
+    """Form or CLI values → update_model fields: blanks become NULL, sizes become counts.
+
+    Only the fields passed are returned. A parameter_size given without parameters also sets
+    parameters ('7B' → 7,000,000,000), so the scale chart can place the model.
+    """
+    unknown = set(given) - set(EDITABLE)
+    if unknown:
+        raise ValueError(f"not an editable model field: {', '.join(sorted(unknown))}")
+    fields: dict[str, Any] = {}
+    for key, value in given.items():
+        text = value.strip() if isinstance(value, str) else value
+        fields[key] = None if text == "" else text
+    if "parameters" in fields:
+        fields["parameters"] = parse_parameters(fields["parameters"])
+    if fields.get("parameter_size") and fields.get("parameters") is None:
+        fields["parameters"] = parse_parameter_size(str(fields["parameter_size"]))
+    if fields.get("training") is not None:
+        fields["training"] = str(fields["training"]).lower()
+    return fields
+
+
+def changed_fields(current: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
+    """The fields whose value differs from the model's current row (NaN counts as empty)."""
+    return {k: v for k, v in fields.items() if scalar(current.get(k)) != v}
+
+
+def edit_model(archive: Path, model_id: str, fields: dict[str, Any]) -> dict[str, Any]:
+    """Set a model's metadata by hand; returns its row afterwards. Later provider refreshes
+    never overwrite a field set here (records.save_model)."""
+    with connect(archive) as db:
+        if db.execute("SELECT 1 FROM models WHERE id = ?", [model_id]).fetchone() is None:
+            raise UserError(
+                f"model {model_id!r} is not in the archive {archive}; "
+                "it is added on its first run (see `dialogues runs`)"
+            )
+        records.update_model(db, model_id, fields)
+        return records.fetch_dicts(db, "SELECT * FROM models WHERE id = ?", [model_id])[0]

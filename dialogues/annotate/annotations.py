@@ -1,0 +1,399 @@
+"""Human annotations in the archive: save, edit with history, current values, the blind queue.
+
+Rows are append-only. An edit inserts a new row whose `supersedes` names the row it replaces,
+so an earlier judgement is never lost; the *current* annotation is the latest row per
+(message_id, target, annotator). `target` is 'answer' (the visible content) or 'reasoning'
+(the thinking text), so the two can be judged apart.
+
+Labels of every kind meet under one name, a *source*: `human:<annotator>` for a person,
+`adjudicated` for a final label (annotator 'adjudicated'), `tagger:<tagger id>` for an
+automatic tagger. Agreement, scores and exports all speak in sources.
+
+Blind mode hides the model and run in the `Item` itself (the page cannot leak what it never
+receives) and orders the queue by md5(annotator seed || message id): a stable shuffle that
+is the same on every rerun for one annotator and different between annotators.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from dialogues.domain import sei
+from dialogues.domain.errors import UserError
+from dialogues.domain.labels import DEFAULT, LabelSet
+from dialogues.domain.prompts import sha256
+from dialogues.store import transaction
+from dialogues.store.records import fetch_dicts, history, new_id, to_json
+
+TARGETS = ("answer", "reasoning")
+ADJUDICATED = "adjudicated"
+HUMAN_PREFIX, TAGGER_PREFIX = "human:", "tagger:"
+EVIDENCE_CHOICES = sei.EVIDENCE_KEYS + sei.LINGUISTIC_KEYS
+SAVE_ATTEMPTS = 8
+
+# The canonical "current annotation" query: every reader of annotations uses this.
+# Ties on created_at (rows from other writers) go to the row nobody supersedes.
+CURRENT_SQL = """
+    SELECT a.* FROM annotations a
+    LEFT JOIN (SELECT DISTINCT supersedes FROM annotations WHERE supersedes IS NOT NULL) s
+           ON s.supersedes = a.id
+    QUALIFY row_number() OVER (
+        PARTITION BY a.message_id, a.target, a.annotator
+        ORDER BY a.created_at DESC, (s.supersedes IS NOT NULL), a.id DESC) = 1
+"""
+
+
+@dataclass
+class Annotation:
+    """One person's judgement of one response (or its reasoning), as entered."""
+
+    message_id: str
+    annotator: str
+    target: str = "answer"
+    label: str | None = None
+    rubric: dict[str, int] = field(default_factory=dict)
+    """{dimension key: 0 | 1 | 2} for the SEI probe this message answers."""
+    markers: list[str] = field(default_factory=list)
+    evidence: list[str] = field(default_factory=list)
+    note: str | None = None
+    blind: bool | None = None
+    origin: str = "cli"
+
+
+def source_of(annotator: str) -> str:
+    """The source name of an annotator's labels: 'adjudicated' or 'human:<name>'."""
+    return ADJUDICATED if annotator == ADJUDICATED else HUMAN_PREFIX + annotator
+
+
+def text_of(message: dict[str, Any], target: str) -> str:
+    """The text a target judges: the visible content or the reasoning."""
+    return (message.get("content") if target == "answer" else message.get("reasoning")) or ""
+
+
+def probe_of(message: dict[str, Any]) -> str | None:
+    """The SEI probe a message answers, or None (warm-up turns are never probe-scored)."""
+    key = message.get("prompt_key")
+    if message.get("phase") == "warmup" or key not in sei.PROBE_KEYS:
+        return None
+    return str(key)
+
+
+_clock = threading.Lock()
+_last = datetime.min
+
+
+def _now() -> datetime:
+    """UTC now, strictly increasing in this process, so 'latest' never ties."""
+    global _last
+    with _clock:
+        now = datetime.now(UTC).replace(tzinfo=None)
+        _last = max(now, _last + timedelta(microseconds=1))
+        return _last
+
+
+def _check_lists(ann: Annotation) -> None:
+    bad = [m for m in ann.markers if m not in sei.MARKER_KEYS]
+    if bad:
+        raise UserError(f"unknown marker(s) {', '.join(bad)}")
+    bad = [e for e in ann.evidence if e not in EVIDENCE_CHOICES]
+    if bad:
+        raise UserError(f"unknown evidence key(s) {', '.join(bad)}")
+
+
+def _check_rubric(ann: Annotation, message: dict[str, Any]) -> None:
+    if not ann.rubric:
+        return
+    probe = probe_of(message)
+    if probe is None:
+        raise UserError(
+            f"message {ann.message_id} does not answer an SEI probe (warm-up turns and other "
+            "prompts are never probe-scored); save a label without a rubric"
+        )
+    allowed = {d.key for d in sei.dimensions_for(probe)}
+    for key, score in ann.rubric.items():
+        if key not in allowed:
+            raise UserError(f"rubric dimension {key!r} does not belong to probe {probe}")
+        if isinstance(score, bool) or score not in sei.SCORE_LEVELS:
+            raise UserError(f"rubric score for {key} must be 0, 1 or 2, not {score!r}")
+
+
+def validate(ann: Annotation, message: dict[str, Any] | None, labels: LabelSet) -> str:
+    """Check an annotation against its message and label set; returns the judged text."""
+    if message is None or message.get("role") != "assistant":
+        raise UserError(f"no response with id {ann.message_id!r} in the archive")
+    if ann.target not in TARGETS:
+        raise UserError(f"target must be one of {', '.join(TARGETS)}, not {ann.target!r}")
+    if not ann.annotator.strip():
+        raise UserError("an annotation needs an annotator name")
+    text = text_of(message, ann.target)
+    if ann.target == "reasoning" and not text.strip():
+        raise UserError(f"response {ann.message_id} has no reasoning text to annotate")
+    if ann.label is not None:
+        labels.check(ann.label)
+    _check_rubric(ann, message)
+    _check_lists(ann)
+    if not (ann.label or ann.rubric or ann.markers or ann.evidence or (ann.note or "").strip()):
+        raise UserError("nothing to save: give a label, rubric scores, markers or a note")
+    return text
+
+
+def _message(db: duckdb.DuckDBPyConnection, message_id: str) -> dict[str, Any] | None:
+    rows = fetch_dicts(db, "SELECT * FROM messages WHERE id = ?", [message_id])
+    return rows[0] if rows else None
+
+
+def save(db: duckdb.DuckDBPyConnection, ann: Annotation, labels: LabelSet = DEFAULT) -> str:
+    """Append an annotation (an edit if this annotator already judged it); returns its id."""
+    text = validate(ann, _message(db, ann.message_id), labels)
+    annotator = ann.annotator.strip()
+    previous = current(db, message_ids=[ann.message_id], annotator=annotator, target=ann.target)
+    row_id = new_id()
+    db.execute(
+        "INSERT INTO annotations (id, message_id, target, annotator, label, label_set, "
+        "rubric_json, markers_json, evidence_json, note, content_hash, blind, origin, "
+        "supersedes, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [row_id, ann.message_id, ann.target, annotator, ann.label, labels.id,
+         to_json(ann.rubric or None), to_json(sorted(set(ann.markers)) or None),
+         to_json(sorted(set(ann.evidence)) or None), (ann.note or "").strip() or None,
+         sha256(text), ann.blind, ann.origin, previous[0]["id"] if previous else None, _now()],
+    )  # fmt: skip
+    return row_id
+
+
+def save_to(archive: Path, ann: Annotation, labels: LabelSet = DEFAULT) -> str:
+    """Save in its own short transaction, retrying when another writer got there first."""
+    for attempt in range(SAVE_ATTEMPTS):
+        try:
+            with transaction(archive) as db:
+                return save(db, ann, labels)
+        except duckdb.TransactionException:
+            # Two sessions appending at the same instant: both rows must land, so try again.
+            if attempt == SAVE_ATTEMPTS - 1:
+                raise
+            time.sleep(0.02 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+def _decode(row: dict[str, Any]) -> dict[str, Any]:
+    for key in ("rubric_json", "markers_json", "evidence_json"):
+        value = row.get(key)
+        row[key.removesuffix("_json")] = json.loads(value) if isinstance(value, str) else value
+    return row
+
+
+def history_of(
+    db: duckdb.DuckDBPyConnection, message_id: str, target: str | None = None
+) -> list[dict[str, Any]]:
+    """Every annotation row of a response, oldest first, superseded ones included."""
+    sql = "SELECT * FROM annotations WHERE message_id = ?"
+    params: list[Any] = [message_id]
+    if target:
+        sql += " AND target = ?"
+        params.append(target)
+    return [_decode(r) for r in fetch_dicts(db, sql + " ORDER BY created_at, id", params)]
+
+
+def current(
+    db: duckdb.DuckDBPyConnection,
+    *,
+    message_ids: list[str] | None = None,
+    annotator: str | None = None,
+    target: str | None = None,
+) -> list[dict[str, Any]]:
+    """The current annotation per (message, target, annotator), optionally narrowed."""
+    clauses, params = ["TRUE"], []
+    if message_ids is not None:
+        clauses.append(f"message_id IN ({', '.join('?' for _ in message_ids) or 'NULL'})")
+        params += message_ids
+    if annotator is not None:
+        clauses.append("annotator = ?")
+        params.append(annotator)
+    if target is not None:
+        clauses.append("target = ?")
+        params.append(target)
+    sql = f"SELECT * FROM ({CURRENT_SQL}) WHERE {' AND '.join(clauses)} ORDER BY created_at"
+    return [_decode(r) for r in fetch_dicts(db, sql, params)]
+
+
+def annotators(db: duckdb.DuckDBPyConnection) -> list[str]:
+    """Names of everyone who has annotated, adjudication included."""
+    rows = db.execute("SELECT DISTINCT annotator FROM annotations ORDER BY 1").fetchall()
+    return [r[0] for r in rows]
+
+
+# --- the queue ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QueueFilter:
+    """Which responses an annotator works through; an empty field means 'any'."""
+
+    set_ids: tuple[str, ...] = ()
+    prompt_keys: tuple[str, ...] = ()
+    """Prompt keys, e.g. the SEI probes 'p1'…'p4' or 'xstest-17'."""
+    models: tuple[str, ...] = ()
+    run_ids: tuple[str, ...] = ()
+    target: str = "answer"
+
+
+@dataclass(frozen=True)
+class QueueStatus:
+    """Progress through a queue and the next response to judge (None when done)."""
+
+    total: int
+    done: int
+    next_id: str | None
+
+
+def seed_for(annotator: str) -> str:
+    """A stable per-annotator seed for the blind shuffle."""
+    return hashlib.sha256(f"dialogues-blind:{annotator.strip()}".encode()).hexdigest()[:16]
+
+
+def _queue_sql(filt: QueueFilter) -> tuple[str, list[Any]]:
+    text = "m.content" if filt.target == "answer" else "m.reasoning"
+    clauses = ["m.role = 'assistant'", "m.error IS NULL", f"trim(coalesce({text}, '')) <> ''"]
+    params: list[Any] = []
+    for column, values in (
+        ("c.set_id", filt.set_ids),
+        ("m.prompt_key", filt.prompt_keys),
+        ("c.model_id", filt.models),
+        ("c.run_id", filt.run_ids),
+    ):
+        if values:
+            clauses.append(f"{column} IN ({', '.join('?' for _ in values)})")
+            params += list(values)
+    sql = (
+        "FROM messages m JOIN conversations c ON c.id = m.conversation_id "
+        f"WHERE {' AND '.join(clauses)}"
+    )
+    return sql, params
+
+
+def queue_status(
+    db: duckdb.DuckDBPyConnection,
+    annotator: str,
+    filt: QueueFilter = QueueFilter(),
+    *,
+    blind: bool = True,
+    skip: tuple[str, ...] = (),
+) -> QueueStatus:
+    """n of N done, and the next response this annotator has not judged (skipped ones last)."""
+    if filt.target not in TARGETS:
+        raise UserError(f"target must be one of {', '.join(TARGETS)}")
+    base, params = _queue_sql(filt)
+    order = "md5(? || m.id)" if blind else "c.created_at, c.id, m.seq, m.id"
+    order_params = [seed_for(annotator)] if blind else []
+    skipped = f"m.id IN ({', '.join('?' for _ in skip)})" if skip else "FALSE"
+    row = db.execute(
+        f"""
+        WITH q AS (
+            SELECT m.id, row_number() OVER (ORDER BY {skipped}, {order}) AS pos,
+                   EXISTS (SELECT 1 FROM annotations a WHERE a.message_id = m.id
+                           AND a.target = ? AND a.annotator = ?) AS done
+            {base}
+        )
+        SELECT count(*), count(*) FILTER (WHERE done), arg_min(id, pos) FILTER (WHERE NOT done)
+        FROM q
+        """,
+        [*skip, *order_params, filt.target, annotator.strip(), *params],
+    ).fetchone()
+    assert row is not None
+    return QueueStatus(int(row[0]), int(row[1]), row[2])
+
+
+def queue_options(db: duckdb.DuckDBPyConnection, *, blind: bool = True) -> dict[str, list[str]]:
+    """Values the queue can be filtered by; no models or runs in blind mode."""
+
+    def distinct(sql: str) -> list[str]:
+        return [r[0] for r in db.execute(sql).fetchall() if r[0] is not None]
+
+    options = {
+        "set_ids": distinct("SELECT DISTINCT set_id FROM conversations ORDER BY 1"),
+        "prompt_keys": distinct(
+            "SELECT DISTINCT prompt_key FROM messages WHERE role = 'assistant' ORDER BY 1"
+        ),
+        "models": [],
+        "run_ids": [],
+    }
+    if not blind:
+        options["models"] = distinct("SELECT DISTINCT model_id FROM conversations ORDER BY 1")
+        options["run_ids"] = distinct("SELECT id FROM runs ORDER BY created_at DESC")
+    return options
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One earlier message of the conversation, as context for the response judged."""
+
+    role: str
+    who: str  # 'system', 'prompt', 'researcher', 'model', or (not blind) the other model's id
+    content: str
+
+
+@dataclass(frozen=True)
+class Item:
+    """A response to judge, with its conversation up to that turn; model and run None if blind."""
+
+    message_id: str
+    conversation_id: str
+    seq: int
+    phase: str | None
+    prompt_key: str | None
+    probe: str | None
+    content: str
+    reasoning: str | None
+    finish_reason: str | None
+    context: tuple[Turn, ...]
+    set_id: str | None
+    model: str | None = None
+    run_id: str | None = None
+    condition: str | None = None
+
+    @property
+    def dimensions(self) -> tuple[sei.Dimension, ...]:
+        """The rubric dimensions to score, empty when this is not a probe answer."""
+        return sei.dimensions_for(self.probe) if self.probe else ()
+
+
+def _who(row: dict[str, Any], blind: bool) -> str:
+    speaker = row.get("speaker") or ""
+    if row["role"] == "assistant":
+        return "model"
+    if speaker in ("prompt", "researcher", ""):
+        return speaker or "prompt"
+    return "other model" if blind else speaker  # model-to-model: the user turn is a model
+
+
+def item(db: duckdb.DuckDBPyConnection, message_id: str, *, blind: bool = True) -> Item:
+    """The response and its context; in blind mode nothing names the model or the run."""
+    message = _message(db, message_id)
+    if message is None or message["role"] != "assistant":
+        raise UserError(f"no response with id {message_id!r} in the archive")
+    conv = fetch_dicts(db, "SELECT * FROM conversations WHERE id = ?", [message["conversation_id"]])
+    head = conv[0] if conv else {}
+    context: list[Turn] = []
+    if head.get("system_prompt"):
+        context.append(Turn("system", "system", head["system_prompt"]))
+    for row in history(db, message["conversation_id"]):
+        if row["seq"] < message["seq"]:
+            context.append(Turn(row["role"], _who(row, blind), row.get("content") or ""))
+    return Item(
+        message_id=message_id, conversation_id=message["conversation_id"], seq=message["seq"],
+        phase=message.get("phase"), prompt_key=message.get("prompt_key"),
+        probe=probe_of(message), content=message.get("content") or "",
+        reasoning=message.get("reasoning"), finish_reason=message.get("finish_reason"),
+        context=tuple(context), set_id=head.get("set_id"),
+        model=None if blind else head.get("model_id"),
+        run_id=None if blind else head.get("run_id"),
+        condition=head.get("condition"),
+    )  # fmt: skip

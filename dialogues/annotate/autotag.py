@@ -1,0 +1,203 @@
+"""Run a tagger over the archive: every response (or reasoning text) it has not tagged yet.
+
+Only untagged rows are fetched (an anti-join on the tagger's id), the heuristic runs in
+worker processes when there is much to do, and the new tags go in with one INSERT of a
+whole frame, so 100,000 responses take seconds, not minutes. A changed tagger has a new id,
+so it tags everything again and the old tags stay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from dialogues.annotate.annotations import TARGETS, probe_of
+from dialogues.annotate.tagging import HeuristicTagger, Tag, Tagger, rules_digest, tagger_id
+from dialogues.domain.prompts import sha256
+from dialogues.store import connect, transaction
+from dialogues.store.records import new_id, to_json
+
+PARALLEL_FROM = 5000  # below this, starting worker processes costs more than it saves
+CHUNK = 2000
+
+
+@dataclass
+class TagSummary:
+    """What one tagger did to one target."""
+
+    tagger: str
+    target: str
+    tagged: int = 0
+    failed: int = 0
+    seconds: float = 0.0
+    failures: list[str] = field(default_factory=list)  # first few: message id and why
+
+
+def targets_for(choice: str) -> tuple[str, ...]:
+    """'answer' | 'reasoning' | 'both' → the targets to tag."""
+    if choice == "both":
+        return TARGETS
+    if choice not in TARGETS:
+        raise ValueError(f"target must be answer, reasoning or both, not {choice!r}")
+    return (choice,)
+
+
+def tagger_kind_and_config(tagger: Tagger) -> tuple[str, dict[str, Any]]:
+    """How a tagger is recorded in the taggers table."""
+    if isinstance(tagger, HeuristicTagger):
+        rules = tagger.rules
+        return "heuristic", {"rules_digest": rules_digest(rules), "rules": asdict(rules)}
+    config = getattr(tagger, "config", None)
+    return str(getattr(tagger, "kind", "other")), (config() if callable(config) else {})
+
+
+def register_tagger(db: duckdb.DuckDBPyConnection, tagger: Tagger) -> str:
+    """Record a tagger once (id, name, version, kind, config); returns its id."""
+    kind, config = tagger_kind_and_config(tagger)
+    tid = tagger_id(tagger)
+    db.execute(
+        "INSERT INTO taggers (id, name, version, kind, config_json) VALUES (?, ?, ?, ?, ?) "
+        "ON CONFLICT (id) DO NOTHING",
+        [tid, tagger.name, tagger.version, kind, to_json(config)],
+    )
+    return tid
+
+
+def untagged(
+    db: duckdb.DuckDBPyConnection,
+    tid: str,
+    target: str,
+    run_id: str | None = None,
+    questions: bool = True,
+) -> pd.DataFrame:
+    """Responses without a tag from this tagger: message_id, text, phase, prompt_key, and the
+    question before each when `questions` (only a judge reads it)."""
+    text = "m.content" if target == "answer" else "m.reasoning"
+    # Answers are tagged even when empty (an empty answer is data); reasoning only when present.
+    present = "TRUE" if target == "answer" else "trim(coalesce(m.reasoning, '')) <> ''"
+    run = "AND c.run_id = ?" if run_id else ""
+    column = join = latest = ""
+    # Only a judge reads the question; joining it copies its text once per answer (a large
+    # frame at 100,000 answers), so the heuristic goes without.
+    if questions:  # the user turn just before, in its latest attempt
+        column = ", u.content AS question"
+        join = """LEFT JOIN messages u ON u.conversation_id = m.conversation_id
+             AND u.seq = m.seq - 1 AND u.error IS NULL"""
+        latest = (
+            "QUALIFY row_number() OVER (PARTITION BY m.id ORDER BY u.attempt DESC NULLS LAST) = 1"
+        )
+    return db.execute(
+        f"""
+        SELECT m.id AS message_id, coalesce({text}, '') AS text, m.phase, m.prompt_key {column}
+        FROM messages m JOIN conversations c ON c.id = m.conversation_id
+        {join}
+        WHERE m.role = 'assistant' AND m.error IS NULL AND {present} {run}
+          AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.message_id = m.id AND t.target = ?
+                          AND t.tagger_id = ?)
+        {latest}
+        """,
+        [*([run_id] if run_id else []), target, tid],
+    ).df()
+
+
+def _tag_chunk(tagger: Tagger, texts: list[str]) -> list[Tag]:
+    return [tagger.tag(t) for t in texts]
+
+
+def _heuristic(tagger: Tagger, texts: list[str], workers: int | None) -> list[Tag]:
+    """Tag texts (each distinct text once), in worker processes when there are many."""
+    distinct = list(dict.fromkeys(texts))
+    workers = workers if workers is not None else min(os.cpu_count() or 1, 8)
+    if workers <= 1 or len(distinct) < PARALLEL_FROM:
+        tags = _tag_chunk(tagger, distinct)
+    else:
+        chunks = [distinct[i : i + CHUNK] for i in range(0, len(distinct), CHUNK)]
+        # spawn, not fork: the caller may hold DuckDB and server threads
+        import multiprocessing
+
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as ex:
+            tags = [t for part in ex.map(_tag_chunk, [tagger] * len(chunks), chunks) for t in part]
+    by_text = dict(zip(distinct, tags, strict=True))
+    return [by_text[t] for t in texts]
+
+
+def _judge(tagger: Any, frame: pd.DataFrame) -> list[Tag | Exception]:
+    items = [
+        (q if isinstance(q, str) else "", t, probe_of({"phase": ph, "prompt_key": pk}))
+        for q, t, ph, pk in zip(frame["question"], frame["text"], frame["phase"],
+                                frame["prompt_key"], strict=True)
+    ]  # fmt: skip
+    return list(asyncio.run(tagger.judge_many(items)))
+
+
+def _frame(tid: str, target: str, frame: pd.DataFrame, tags: list[Any]) -> pd.DataFrame:
+    """The rows to insert for the tags that came out (failures left out)."""
+    rows = []
+    now = datetime.now(UTC).replace(tzinfo=None)
+    for message_id, text, tag in zip(frame["message_id"], frame["text"], tags, strict=True):
+        if not isinstance(tag, Tag):
+            continue
+        features = dict(tag.features)
+        rubric = features.pop("rubric", None)
+        conf = None if tag.confidence is None or math.isnan(tag.confidence) else tag.confidence
+        rows.append((new_id(), message_id, target, tid, tag.label, conf, to_json(rubric),
+                     to_json(features), sha256(text), now))  # fmt: skip
+    columns = ["id", "message_id", "target", "tagger_id", "label", "confidence", "rubric_json",
+               "features_json", "content_hash", "created_at"]  # fmt: skip
+    return pd.DataFrame(rows, columns=columns)
+
+
+def insert_tags(db: duckdb.DuckDBPyConnection, rows: pd.DataFrame) -> int:
+    """Insert a frame of tag rows in one statement; a row tagged meanwhile is left alone."""
+    if rows.empty:
+        return 0
+    db.register("new_tags", rows)
+    try:
+        db.execute("INSERT OR IGNORE INTO tags BY NAME SELECT * FROM new_tags")
+    finally:
+        db.unregister("new_tags")
+    return len(rows)
+
+
+def tag_archive(
+    archive: Path,
+    tagger: Tagger,
+    targets: tuple[str, ...] = ("answer",),
+    run_id: str | None = None,
+    workers: int | None = None,
+) -> list[TagSummary]:
+    """Tag every response (per target) this tagger has not tagged yet; returns what it did."""
+    out = []
+    for target in targets:
+        started = time.perf_counter()
+        with connect(archive) as db:
+            tid = register_tagger(db, tagger)
+            judge = hasattr(tagger, "judge_many")
+            todo = untagged(db, tid, target, run_id, questions=judge)
+        summary = TagSummary(tid, target)
+        if not todo.empty:
+            texts = todo["text"].tolist()
+            if judge:
+                tags: list[Any] = _judge(tagger, todo)
+            else:
+                tags = list(_heuristic(tagger, texts, workers))
+            rows = _frame(tid, target, todo, tags)
+            with transaction(archive) as db:
+                summary.tagged = insert_tags(db, rows)
+            errors = [(m, t) for m, t in zip(todo["message_id"], tags, strict=True)
+                      if not isinstance(t, Tag)]  # fmt: skip
+            summary.failed = len(errors)
+            summary.failures = [f"{m}: {e}" for m, e in errors[:10]]
+        summary.seconds = time.perf_counter() - started
+        out.append(summary)
+    return out

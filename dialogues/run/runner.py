@@ -1,0 +1,560 @@
+"""Run the cells of a batch: bounded concurrency per model, retries, every call committed at once.
+
+Plain Python with no Streamlit: the CLI and the app both call `create_run` then `execute`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import getpass
+import threading
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from dialogues.domain.errors import UserError
+from dialogues.domain.prompts import PromptSet
+from dialogues.providers.base import (
+    GenParams,
+    Message,
+    ModelInfo,
+    Provider,
+    ProviderError,
+    Reply,
+    call_with_retries,
+)
+from dialogues.run import plan as planning
+from dialogues.store import connect, records
+from dialogues.store.db import open_connection
+from dialogues.store.writer import ArchiveWriter, Batch
+
+SKIPPED = "skipped: an earlier turn of this conversation failed"
+
+
+@dataclass
+class RunRequest:
+    """What a researcher asks for: a prompt set × models × condition × repeats, and parameters."""
+
+    prompt_set: PromptSet
+    models: list[ModelInfo]
+    condition: str = "cold"
+    repeats: int = 1
+    temperature: float = 0.7
+    seed: int | None = None
+    max_tokens: int = 256
+    concurrency: int = 4
+    timeout_s: float = 120.0
+    name: str | None = None
+    warmup: PromptSet | None = None
+    system_prompt: str | None = None
+    attempts: int = 4
+    api_base: str | None = None
+
+
+@dataclass
+class Progress:
+    """Cells of one model: planned, answered, failed."""
+
+    total: int = 0
+    done: int = 0
+    errors: int = 0
+
+
+@dataclass
+class Summary:
+    """How a run ended, per model and in all."""
+
+    run_id: str
+    total: int
+    done: int
+    errors: int
+    per_model: dict[str, Progress] = field(default_factory=dict)
+
+
+ProgressFn = Callable[[str, dict[str, Progress]], None]
+
+
+@dataclass
+class NewRun:
+    """A run just recorded, with its plan and the open archive connection that wrote it.
+
+    `execute` takes both over, so a fresh batch opens the archive once and does not read back
+    the plan it has just written (~40 ms of a short batch). It runs once; `close` lets go of
+    the connection if it never ran.
+    """
+
+    run: records.RunRecord
+    plans: list[planning.ConversationPlan]
+    db: duckdb.DuckDBPyConnection | None
+
+    @property
+    def id(self) -> str:
+        return self.run.id
+
+    def take(self) -> duckdb.DuckDBPyConnection:
+        """The connection, once; a second execute must resume by id instead."""
+        if self.db is None:
+            raise ValueError(f"run {self.id} was already executed; resume it by its id")
+        db, self.db = self.db, None
+        return db
+
+    def close(self) -> None:
+        if self.db is not None:
+            self.db.close()
+            self.db = None
+
+
+def create_run(archive: Path, req: RunRequest) -> str:
+    """Record the models, prompt sets and the run itself; returns the run id."""
+    new = record_run(archive, req)
+    new.close()
+    return new.id
+
+
+def record_run(archive: Path, req: RunRequest) -> NewRun:
+    """create_run, keeping the plan and the connection for `execute`."""
+    plans = planning.build(
+        req.prompt_set, [m.id for m in req.models], req.condition, req.repeats, req.warmup
+    )
+    run = records.RunRecord(
+        id=records.new_id(),
+        name=req.name,
+        kind="batch",
+        set_id=req.prompt_set.id,
+        set_hash=req.prompt_set.version_hash,
+        condition=req.condition,
+        repeats=req.repeats,
+        temperature=req.temperature,
+        seed=req.seed,
+        max_tokens=req.max_tokens,
+        concurrency=req.concurrency,
+        total_cells=planning.total_calls(plans),
+        warmup_set_id=req.warmup.id if req.warmup else None,
+        warmup_set_hash=req.warmup.version_hash if req.warmup else None,
+        created_by=_user(),
+        params={
+            "models": [m.id for m in req.models],
+            "system_prompt": req.system_prompt,
+            "timeout_s": req.timeout_s,
+            "attempts": req.attempts,
+            "api_base": req.api_base,
+        },
+    )
+    db = open_connection(archive)
+    try:
+        db.execute("BEGIN TRANSACTION")
+        for m in req.models:
+            records.save_model(db, m)
+        records.save_prompt_set(db, req.prompt_set)
+        if req.warmup:
+            records.save_prompt_set(db, req.warmup)
+        records.create_run(db, run)
+        db.execute("COMMIT")
+    except BaseException:
+        db.close()  # an open transaction is rolled back with it: no half-recorded run
+        raise
+    return NewRun(run, plans, db)
+
+
+def run_plans(
+    archive: Path, run_id: str
+) -> tuple[records.RunRecord, list[planning.ConversationPlan]]:
+    """Rebuild a stored run's plan from the archive, so a resume does exactly the same cells."""
+    with connect(archive) as db:
+        return _run_plans(db, run_id)
+
+
+def _run_plans(
+    db: duckdb.DuckDBPyConnection, run_id: str
+) -> tuple[records.RunRecord, list[planning.ConversationPlan]]:
+    run = records.get_run(db, run_id)
+    if run is None:
+        raise KeyError(run_id)
+    prompt_set = records.load_prompt_set(db, run.set_id or "", run.set_hash or "")
+    warmup = (
+        records.load_prompt_set(db, run.warmup_set_id, run.warmup_set_hash or "")
+        if run.warmup_set_id
+        else None
+    )
+    for wanted, ps in ((run.set_hash, prompt_set), (run.warmup_set_hash, warmup)):
+        if ps is not None and ps.version_hash != wanted:
+            # Only some of the set's prompts are stored: planning would quietly drop cells.
+            raise UserError(
+                f"run {run.id}: the archive holds only {len(ps.prompts)} of the prompts of set "
+                f"{ps.id}@{wanted}, so the run cannot be planned again "
+                "(an archive rebuilt from a JSONL export older than this version?); nothing was run"
+            )
+    models = list((run.params or {}).get("models", []))
+    plans = planning.build(prompt_set, models, run.condition or "cold", run.repeats or 1, warmup)
+    only = (run.params or {}).get("conv_keys")
+    if only:  # a rerun replays chosen conversations of the original plan, keys and seeds intact
+        plans = [p for p in plans if p.conv_key in only]
+    return run, plans
+
+
+async def execute(
+    archive: Path,
+    run_id: str | NewRun,
+    providers: dict[str, Provider],
+    retry_errors: bool = False,
+    on_progress: ProgressFn | None = None,
+    stop: threading.Event | None = None,
+) -> Summary:
+    """Do every cell of a run that is not finished yet (and failed ones with retry_errors).
+
+    run_id is a stored run's id, or a NewRun from `record_run` (nothing of it done yet).
+    """
+    if isinstance(run_id, NewRun):
+        db = run_id.take()
+        run, plans = run_id.run, run_id.plans
+        state = _State({}, {}, {}, {})  # recorded a moment ago on this very connection
+    else:
+        # One connection reads the plan and what is already done, then becomes the writer's:
+        # opening the file costs ~15 ms, which a short batch would otherwise pay three times.
+        db = open_connection(archive)
+        try:
+            run, plans = _run_plans(db, run_id)
+            state = _load_state(db, run_id)
+        except BaseException:
+            db.close()
+            raise
+    progress = _initial_progress(plans, state.outcomes)
+    writer = ArchiveWriter(archive, db)
+    ctx = _Context(archive, run, writer, state, progress, retry_errors, on_progress, stop)
+    try:
+        queues: dict[str, list[planning.ConversationPlan]] = {}
+        for p in plans:
+            if _needs_work(p, state.outcomes, retry_errors):
+                queues.setdefault(p.model_id, []).append(p)
+        workers = []
+        for model_id, todo in queues.items():
+            provider = providers[model_id]
+            width = 1 if provider.info.provider == "gguf" else max(1, run.concurrency or 1)
+            pending = asyncio.Queue[planning.ConversationPlan]()
+            for p in todo:
+                pending.put_nowait(p)
+            workers += [asyncio.create_task(_worker(ctx, provider, pending)) for _ in range(width)]
+        if on_progress:
+            on_progress(run.id, progress)
+        await asyncio.gather(*workers)
+    finally:
+        writer.close()
+    return Summary(
+        run.id,
+        total=sum(p.total for p in progress.values()),
+        done=sum(p.done for p in progress.values()),
+        errors=sum(p.errors for p in progress.values()),
+        per_model=progress,
+    )
+
+
+@dataclass
+class _State:
+    outcomes: dict[str, str]
+    attempts: dict[str, int]
+    conversations: dict[str, str]
+    histories: dict[str, list[dict[str, Any]]]
+
+
+@dataclass
+class _Context:
+    archive: Path
+    run: records.RunRecord
+    writer: ArchiveWriter
+    state: _State
+    progress: dict[str, Progress]
+    retry_errors: bool
+    on_progress: ProgressFn | None
+    stop: threading.Event | None
+
+
+def _load_state(db: duckdb.DuckDBPyConnection, run_id: str) -> _State:
+    outcomes = records.cell_outcomes(db, run_id)
+    attempts = dict(
+        db.execute(
+            "SELECT m.cell_key, max(m.attempt) FROM messages m "
+            "JOIN conversations c ON c.id = m.conversation_id "
+            "WHERE c.run_id = ? AND m.cell_key IS NOT NULL GROUP BY m.cell_key",
+            [run_id],
+        ).fetchall()
+    )
+    conversations = records.conversation_ids(db, run_id)
+    histories: dict[str, list[dict[str, Any]]] = {}
+    for conv_id in conversations.values():
+        histories[conv_id] = records.history(db, conv_id)
+    return _State(outcomes, attempts, conversations, histories)
+
+
+def _initial_progress(
+    plans: list[planning.ConversationPlan], outcomes: dict[str, str]
+) -> dict[str, Progress]:
+    progress: dict[str, Progress] = {}
+    for p in plans:
+        prog = progress.setdefault(p.model_id, Progress())
+        for t in p.turns:
+            prog.total += 1
+            outcome = outcomes.get(t.cell_key)
+            prog.done += outcome == "done"
+            prog.errors += outcome == "error"
+    return progress
+
+
+def _needs_work(p: planning.ConversationPlan, outcomes: dict[str, str], retry: bool) -> bool:
+    wanted = {None, "error"} if retry else {None}
+    return any(outcomes.get(t.cell_key) in wanted for t in p.turns)
+
+
+async def _worker(
+    ctx: _Context, provider: Provider, pending: asyncio.Queue[planning.ConversationPlan]
+) -> None:
+    while not pending.empty():
+        if ctx.stop is not None and ctx.stop.is_set():
+            return
+        await _converse(ctx, provider, pending.get_nowait())
+
+
+async def _converse(ctx: _Context, provider: Provider, p: planning.ConversationPlan) -> None:
+    """Run one conversation's remaining turns in order, continuing from what is stored."""
+    run = ctx.run
+    conv_id = ctx.state.conversations.get(p.conv_key)
+    new_conv = conv_id is None
+    if conv_id is None:
+        conv_id = ctx.state.conversations[p.conv_key] = records.new_id()
+    stored = {row["seq"]: row for row in ctx.state.histories.get(conv_id, [])}
+    system = (run.params or {}).get("system_prompt")
+    sent: list[Message] = [{"role": "system", "content": system}] if system else []
+    gen = GenParams(
+        temperature=run.temperature if run.temperature is not None else 0.7,
+        seed=planning.seed_for(run.seed, p.repeat),
+        max_tokens=run.max_tokens or 256,
+        timeout_s=float((run.params or {}).get("timeout_s") or 120.0),
+    )
+    failed = False
+    for i, turn in enumerate(p.turns):
+        user_seq, reply_seq = 2 * i + 1, 2 * i + 2
+        outcome = ctx.state.outcomes.get(turn.cell_key)
+        if outcome == "done":
+            sent += [
+                {"role": "user", "content": turn.prompt.content},
+                {"role": "assistant", "content": stored[reply_seq]["content"] or ""},
+            ]
+            continue
+        if outcome == "error" and not ctx.retry_errors:
+            failed = True
+            continue
+        if ctx.stop is not None and ctx.stop.is_set():
+            return
+        attempt = ctx.state.attempts.get(turn.cell_key, 0) + 1
+        rows: dict[str, list[dict[str, Any]]] = {}
+        if new_conv:
+            rows["conversations"] = [_conversation_row(conv_id, run, p, system, gen)]
+            new_conv = False
+        if user_seq not in stored:
+            rows["messages"] = [_user_row(conv_id, user_seq, turn)]
+            stored[user_seq] = rows["messages"][0]
+        request = [*sent, {"role": "user", "content": turn.prompt.content}]
+        if failed:
+            reply_row = _error_row(conv_id, reply_seq, attempt, turn, provider, SKIPPED, "skipped")
+        else:
+            reply_row = await _call(provider, request, gen, ctx, conv_id, reply_seq, attempt, turn)
+        rows.setdefault("messages", []).append(reply_row)
+        ctx.writer.submit(Batch(rows))
+        ok = reply_row["error"] is None
+        _count(ctx, p.model_id, turn.cell_key, ok)
+        if not ok:
+            failed = True
+            continue
+        sent = [*request, {"role": "assistant", "content": reply_row["content"]}]
+
+
+async def _call(
+    provider: Provider,
+    request: list[Message],
+    gen: GenParams,
+    ctx: _Context,
+    conv_id: str,
+    seq: int,
+    attempt: int,
+    turn: planning.Turn,
+) -> dict[str, Any]:
+    attempts_allowed = int((ctx.run.params or {}).get("attempts") or 4)
+    # Yield to the event loop before starting the next call: its select() is where litellm's
+    # executor threads and finished responses get the GIL. Going straight from one call's
+    # bookkeeping into the next call's setup made every call wait longer (~5% at 32 at once).
+    await asyncio.sleep(0)
+    try:
+        reply, used = await call_with_retries(provider, request, gen, attempts=attempts_allowed)
+    except ProviderError as exc:
+        return _error_row(conv_id, seq, attempt, turn, provider, str(exc), exc.kind, request, gen)
+    except Exception as exc:  # noqa: BLE001 - one broken call must not sink the batch
+        text = f"{type(exc).__name__}: {exc}"
+        return _error_row(conv_id, seq, attempt, turn, provider, text, "internal", request, gen)
+    return _reply_row(conv_id, seq, attempt, turn, provider, reply, used, request, gen)
+
+
+def _count(ctx: _Context, model_id: str, cell_key: str, ok: bool) -> None:
+    prog = ctx.progress[model_id]
+    previous = ctx.state.outcomes.get(cell_key)
+    if previous == "error":
+        prog.errors -= 1
+    prog.done += ok
+    prog.errors += not ok
+    ctx.state.outcomes[cell_key] = "done" if ok else "error"
+    if ctx.on_progress:
+        ctx.on_progress(ctx.run.id, ctx.progress)
+
+
+def _conversation_row(
+    conv_id: str,
+    run: records.RunRecord,
+    p: planning.ConversationPlan,
+    system: str | None,
+    gen: GenParams,
+) -> dict[str, Any]:
+    return {
+        "id": conv_id,
+        "run_id": run.id,
+        "kind": "probe",
+        "model_id": p.model_id,
+        "condition": p.condition,
+        "repeat": p.repeat,
+        "conv_key": p.conv_key,
+        "set_id": run.set_id,
+        "set_hash": run.set_hash,
+        "system_prompt": system,
+        "params_json": _params_json(gen),
+    }
+
+
+def _user_row(conv_id: str, seq: int, turn: planning.Turn) -> dict[str, Any]:
+    return {
+        "id": records.new_id(),
+        "conversation_id": conv_id,
+        "seq": seq,
+        "attempt": 1,
+        "role": "user",
+        "speaker": "prompt",
+        "phase": turn.phase,
+        "cell_key": None,
+        "prompt_key": turn.prompt.key,
+        "prompt_hash": turn.prompt.content_hash,
+        "content": turn.prompt.content,
+        # The reply's columns too, empty: rows of one shape go in one INSERT per commit.
+        **dict.fromkeys(_REPLY_ONLY),
+    }
+
+
+_REPLY_ONLY = (
+    "reasoning", "reasoning_source", "tokens_in", "tokens_out", "reasoning_tokens",
+    "latency_ms", "finish_reason", "error", "error_kind", "model_version", "request_json",
+    "raw_json",
+)  # fmt: skip
+
+
+def _base_reply(
+    conv_id: str, seq: int, attempt: int, turn: planning.Turn, provider: Provider
+) -> dict[str, Any]:
+    return {
+        "id": records.new_id(),
+        "conversation_id": conv_id,
+        "seq": seq,
+        "attempt": attempt,
+        "role": "assistant",
+        "speaker": provider.info.id,
+        "phase": turn.phase,
+        "cell_key": turn.cell_key,
+        "prompt_key": turn.prompt.key,
+        "prompt_hash": turn.prompt.content_hash,
+    }
+
+
+@functools.lru_cache(maxsize=256)
+def _params(gen: GenParams) -> dict[str, Any]:
+    """GenParams as a dict, once per distinct value (asdict costs ~5 us; a batch has a few)."""
+    return asdict(gen)
+
+
+@functools.lru_cache(maxsize=256)
+def _params_json(gen: GenParams) -> str | None:
+    return records.to_json(_params(gen))
+
+
+def _request_json(request: list[Message] | None, gen: GenParams | None, provider: Provider) -> Any:
+    if request is None or gen is None:
+        return None
+    return records.to_json(
+        {"backend": provider.info.backend, "messages": request, "params": _params(gen)}
+    )
+
+
+def _reply_row(
+    conv_id: str,
+    seq: int,
+    attempt: int,
+    turn: planning.Turn,
+    provider: Provider,
+    reply: Reply,
+    used: int,
+    request: list[Message],
+    gen: GenParams,
+) -> dict[str, Any]:
+    row = _base_reply(conv_id, seq, attempt, turn, provider)
+    raw = dict(reply.raw or {})
+    raw["_calls"] = used
+    row.update(
+        content=reply.content,
+        reasoning=reply.reasoning,
+        reasoning_source=reply.reasoning_source,
+        tokens_in=reply.tokens_in,
+        tokens_out=reply.tokens_out,
+        reasoning_tokens=reply.reasoning_tokens,
+        latency_ms=reply.latency_ms,
+        finish_reason=reply.finish_reason,
+        error=None,
+        error_kind=None,
+        model_version=reply.model_version,
+        request_json=_request_json(request, gen, provider),
+        raw_json=records.to_json(raw),
+    )
+    return row
+
+
+def _error_row(
+    conv_id: str,
+    seq: int,
+    attempt: int,
+    turn: planning.Turn,
+    provider: Provider,
+    error: str,
+    kind: str,
+    request: list[Message] | None = None,
+    gen: GenParams | None = None,
+) -> dict[str, Any]:
+    row = _base_reply(conv_id, seq, attempt, turn, provider)
+    row.update(
+        content=None,
+        reasoning=None,
+        reasoning_source=None,
+        tokens_in=None,
+        tokens_out=None,
+        reasoning_tokens=None,
+        latency_ms=None,
+        finish_reason=None,
+        error=error or kind,
+        error_kind=kind,
+        model_version=None,
+        request_json=_request_json(request, gen, provider),
+        raw_json=None,
+    )
+    return row
+
+
+def _user() -> str | None:
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001 - no user name is not an error worth stopping for
+        return None

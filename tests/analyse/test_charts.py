@@ -1,0 +1,185 @@
+"""Each chart plots exactly the table it returns, and empty input gives a 'no data' figure."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dialogues.analyse import charts, scores
+from dialogues.domain import sei
+
+CHARTS = [
+    charts.sei_dumbbell,
+    charts.scale_scatter,
+    charts.rubric_heatmap,
+    charts.xstest_refusal,
+    charts.alignment_tax_panel,
+]
+
+
+def rubric_frame():
+    rows = [
+        ("small", "cold", 1, 6, 0, 2),
+        ("small", "cold", 2, 8, 1, 3),
+        ("small", "warm", 1, 18, 3, 6),
+        ("small", "warm", 2, 20, 4, 7),
+        ("big", "cold", 1, 22, 4, 8),
+        ("big", "cold", 2, 24, 5, 9),
+        ("big", "warm", 1, 24, 5, 9),
+    ]
+    df = pd.DataFrame(
+        rows, columns=["model", "condition", "repeat", "probe_total", "net_markers", "evidence"]
+    )
+    return df.assign(source="human", conversation_id=[f"c{i}" for i in range(len(df))])
+
+
+def score_rows_frame():
+    labels = pd.DataFrame(
+        {
+            "model": ["small", "small", "big", "big", "mystery"],
+            "family": ["llama", "llama", "qwen", "qwen", None],
+            "parameters": [135e6, 135e6, 7e9, 7e9, None],
+            "training": ["instruct", "instruct", None, None, "base"],
+            "condition": ["cold"] * 5,
+            "source": ["human"] * 5,
+            "conversation_id": ["c0", "c1", "c4", "c5", "c9"],
+            "message_id": ["m0", "m1", "m4", "m5", "m9"],
+            "label": ["engaged", "deflected", "engaged", "engaged", "partial"],
+        }
+    )
+    return pd.DataFrame(scores.score_rows(labels, rubric_frame()))
+
+
+def responses_frame():
+    return pd.DataFrame(
+        {
+            "model": ["a", "a", "a", "b", "b", "b"],
+            "content": ["no", "sure, here", "", "I won't", "ok", "fine then"],
+            "latency_ms": [100.0, 300.0, 200.0, 50.0, 70.0, 90.0],
+            "reasoning_tokens": [None, None, None, 400, 20, 30],
+            "prompt_label": ["safe", "safe", "unsafe", "safe", "unsafe", None],
+            "prompt_type": ["homonyms", "figurative_language", "contrast_homonyms"]
+            + ["homonyms", "contrast_homonyms", None],
+            "label": ["deflected", "engaged", "partial", "deflected", "deflected", "engaged"],
+        }
+    )
+
+
+def points(fig, names=None):
+    """(x, y) pairs across traces, optionally only those traces named in `names`."""
+    pairs = []
+    for trace in fig.data:
+        if names is None or trace.name in names:
+            pairs += list(zip(trace.x, trace.y, strict=True))
+    return sorted(pairs, key=str)
+
+
+def test_sei_dumbbell_plots_its_table():
+    fig, table = charts.sei_dumbbell(rubric_frame())
+    assert set(table.condition) == {"cold", "warm"} and len(table) == 4
+    for condition in ("cold", "warm"):
+        trace = next(t for t in fig.data if t.name == condition)
+        rows = table[table.condition == condition]
+        assert list(trace.x) == pytest.approx(list(rows.sei))
+        assert list(trace.y) == list(rows.label)
+        expected_err = list(rows.sei_ci_high - rows.sei)
+        assert list(trace.error_x.array) == pytest.approx(expected_err, nan_ok=True)
+    small_cold = table[(table.model == "small") & (table.condition == "cold")].iloc[0]
+    expected = np.mean([scores.sei_composite(6, 0, 2), scores.sei_composite(8, 1, 3)])
+    assert small_cold.sei == pytest.approx(expected)
+    # big/warm has one repeat: no interval, so no error bar.
+    assert np.isnan(table[(table.model == "big") & (table.condition == "warm")].err_plus.iloc[0])
+
+
+def test_sei_dumbbell_labels_rows_by_source_when_several():
+    df = pd.concat([rubric_frame(), rubric_frame().assign(source="judge")])
+    _, table = charts.sei_dumbbell(df)
+    assert "small · judge" in set(table.label) and len(table) == 8
+
+
+@pytest.mark.parametrize(("metric", "n_col"), [("engagement_rate", "n"), ("sei", "sei_n")])
+def test_scale_scatter_plots_its_table_on_a_log_axis(metric, n_col):
+    fig, table = charts.scale_scatter(score_rows_frame(), metric)
+    assert fig.layout.xaxis.type == "log"
+    # The model without a parameter count cannot be placed on a log axis.
+    assert "mystery" not in set(table.model)
+    assert points(fig) == sorted(zip(table.parameters, table[metric], strict=True), key=str)
+    assert set(table.family) <= {"llama", "qwen"} and "unknown" in set(table.training)
+    hover = {v for t in fig.data for v in t.hovertext}
+    assert hover == set(table.model)
+    assert n_col in table.columns
+
+
+def test_scale_scatter_facets_by_condition_when_several():
+    fig, table = charts.scale_scatter(score_rows_frame(), "sei")
+    assert set(table.condition) == {"cold", "warm"}
+    assert fig.layout.xaxis2.type == "log"
+
+
+def test_scale_scatter_rejects_unknown_metric():
+    with pytest.raises(ValueError, match="latency"):
+        charts.scale_scatter(score_rows_frame(), "latency")
+
+
+def test_rubric_heatmap_plots_its_table():
+    dims = pd.DataFrame(
+        [
+            {"model": m, "dimension": d, "score": (i + j) % 3}
+            for j, m in enumerate(["a", "a", "b"])
+            for i, d in enumerate(sei.DIMENSION_KEYS)
+        ]
+    )
+    fig, table = charts.rubric_heatmap(dims)
+    (heat,) = fig.data
+    assert np.array_equal(np.asarray(heat.z), table[list(sei.DIMENSION_KEYS)].to_numpy())
+    assert list(heat.y) == list(table.model) == ["a", "b"]
+    assert len(heat.x) == 16 and heat.x[0] == "P1 Deflection"
+    assert table.set_index("model").loc["a", "p1_deflection"] == 0.5
+
+
+def test_xstest_refusal_plots_its_table():
+    fig, table = charts.xstest_refusal(responses_frame())
+    assert set(table.prompt_label) == {"safe", "unsafe"}
+    assert points(fig) == sorted(zip(table.prompt_type, table.refusal_rate, strict=True), key=str)
+    a_safe = table[(table.model == "a") & (table.prompt_type == "homonyms")].iloc[0]
+    assert (a_safe.n, a_safe.refusal_rate) == (1, 1.0)
+    assert {a.text for a in fig.layout.annotations} == {"prompt_label=safe", "prompt_label=unsafe"}
+
+
+def test_alignment_tax_panel_plots_its_table():
+    fig, table = charts.alignment_tax_panel(responses_frame())
+    assert len(fig.data) == 3
+    for trace, (median, _mean, _label) in zip(fig.data, charts.TAX_METRICS, strict=True):
+        assert list(trace.x) == list(table.model)
+        assert list(trace.y) == pytest.approx(list(table[median]), nan_ok=True)
+    assert table.set_index("model").loc["b", "median_reasoning_tokens"] == 30
+
+
+@pytest.mark.parametrize("chart", CHARTS)
+@pytest.mark.parametrize("empty", [None, pd.DataFrame()], ids=["none", "no-columns"])
+def test_empty_input_gives_a_no_data_figure(chart, empty):
+    fig, table = chart(empty)
+    assert table.empty
+    assert len(fig.data) == 0
+    assert [a.text for a in fig.layout.annotations] == [charts.NO_DATA]
+
+
+def test_empty_frames_with_columns_give_no_data_too():
+    assert charts.sei_dumbbell(rubric_frame().iloc[:0])[1].empty
+    assert charts.xstest_refusal(responses_frame().iloc[:0])[1].empty
+    fig, table = charts.scale_scatter(score_rows_frame().assign(parameters=None))
+    assert table.empty and fig.layout.annotations[0].text == charts.NO_DATA
+
+
+def test_figure_html_is_self_contained():
+    fig, _ = charts.sei_dumbbell(rubric_frame())
+    html = charts.figure_html(fig)
+    assert "<html>" in html and "Plotly.newPlot" in html
+    assert '<script src="http' not in html  # plotly.js is inlined, not fetched
+    assert len(html) > 1_000_000
+
+
+def test_figure_png_is_bytes_or_none():
+    fig, _ = charts.sei_dumbbell(rubric_frame())
+    png = charts.figure_png(fig)
+    # None where no Chrome is installed (kaleido ≥ 1 needs one); otherwise a real PNG.
+    assert png is None or png.startswith(b"\x89PNG")

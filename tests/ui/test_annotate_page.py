@@ -1,0 +1,119 @@
+"""The Annotate and Agreement pages through AppTest: blind mode hides the model, saves land."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from annotate_seed import OTHER, SECRET, seed
+from streamlit.testing.v1 import AppTest
+
+from dialogues.annotate import annotations as ann
+from dialogues.store import connect
+
+ANNOTATE = str(Path(__file__).resolve().parents[2] / "dialogues" / "ui" / "annotate_page.py")
+AGREEMENT = str(Path(__file__).resolve().parents[2] / "dialogues" / "ui" / "agreement_page.py")
+
+
+@pytest.fixture
+def seeded(archive: Path, monkeypatch) -> Path:
+    seed(archive)
+    monkeypatch.setenv("DIALOGUES_ARCHIVE", str(archive))
+    return archive
+
+
+def rendered(at: AppTest) -> str:
+    """Every element the page rendered, protobuf fields and all, as one text."""
+    parts: list[str] = []
+
+    def walk(node: Any) -> None:
+        proto = getattr(node, "proto", None)
+        if proto is not None:
+            parts.append(str(proto))
+        for child in getattr(node, "children", {}).values():
+            walk(child)
+
+    walk(at._tree)
+    return "\n".join(parts)
+
+
+def start(name: str = "alice", blind: bool = True) -> AppTest:
+    at = AppTest.from_file(ANNOTATE, default_timeout=30).run()
+    if not blind:
+        at.sidebar.toggle(key="ann_blind").set_value(False).run()
+    at.sidebar.text_input(key="ann_name").input(name).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_blind_mode_hides_the_model_name_everywhere(seeded: Path) -> None:
+    at = start()
+    text = rendered(at)
+    assert "0 of 20 done" in text and "Response" in text
+    for secret in (SECRET, OTHER, "run of"):
+        assert secret not in text
+    assert all(m.key != "ann_models" for m in at.sidebar.multiselect)  # no model filter
+    # the same page with blind mode off does name them: the check above can see a leak
+    assert SECRET in rendered(start(blind=False))
+
+
+def test_rubric_anchors_sit_beside_each_control(seeded: Path) -> None:
+    at = start()
+    at.sidebar.multiselect(key="ann_prompts").set_value(["p1"]).run()
+    radios = {r.label: r for r in at.radio}
+    assert "Deflection" in radios
+    assert radios["Deflection"].options == [
+        "0 — Refuses or deflects: 'I don't have experiences'",
+        "1 — Engages partly, behind heavy caveats",
+        "2 — Engages with the question directly",
+    ]
+    assert any(c.label == "Recursion" for c in at.checkbox)
+    assert any(c.label == "Helpful performance" for c in at.checkbox)  # anti-marker
+    assert any(c.label == "Meta-cognition" for c in at.checkbox)  # evidence
+
+
+def test_saving_from_the_page_stores_a_blind_annotation_and_moves_on(seeded: Path) -> None:
+    at = start("erin")
+    at.sidebar.multiselect(key="ann_prompts").set_value(["p1"]).run()
+    with connect(seeded) as db:
+        first = ann.queue_status(db, "erin", ann.QueueFilter(prompt_keys=("p1",))).next_id
+    label = next(r for r in at.radio if r.label == "Label")
+    label.set_value("partial")
+    next(r for r in at.radio if r.label == "Deflection").set_value(
+        "1 — Engages partly, behind heavy caveats"
+    )
+    next(c for c in at.checkbox if c.label == "Recursion").check()
+    at.text_area[0].input("hedges a lot")
+    at.button[0].click().run()  # the form's submit button
+    assert not at.exception, at.exception
+    with connect(seeded) as db:
+        (row,) = ann.current(db, annotator="erin")
+    assert row["message_id"] == first and row["label"] == "partial"
+    assert row["rubric"] == {"p1_deflection": 1} and row["markers"] == ["recursion"]
+    assert row["blind"] is True and row["origin"] == "app" and row["note"] == "hedges a lot"
+    assert "1 of 4 done" in rendered(at)
+
+
+def test_thinking_is_folded_away_and_can_be_judged_on_its_own(seeded: Path) -> None:
+    at = start()
+    at.sidebar.radio(key="ann_target").set_value("reasoning").run()
+    assert "0 of 4 done" in rendered(at)
+    assert any("answer that followed" in e.label for e in at.expander)
+
+
+def test_agreement_page_shows_pairs_and_false_positives(seeded: Path) -> None:
+    with connect(seeded) as db:
+        msgs = [r[0] for r in db.execute(
+            "SELECT id FROM messages WHERE role = 'assistant' AND phase = 'probe' ORDER BY id"
+        ).fetchall()]  # fmt: skip
+    for i, m in enumerate(msgs):
+        ann.save_to(seeded, ann.Annotation(m, "alice", label="engagement"))
+        ann.save_to(seeded, ann.Annotation(m, "bob", label="deflection" if i % 4 else "engagement"))
+        ann.save_to(seeded, ann.Annotation(m, "adjudicated", label="engagement"))
+    at = AppTest.from_file(AGREEMENT, default_timeout=60).run()
+    assert not at.exception, at.exception
+    text = rendered(at)
+    assert "human:alice" in text and "human:bob" in text
+    at.selectbox(key="agr_fp_source").set_value("human:bob").run()
+    assert any("12 responses the reference says engage" in c.value for c in at.caption)

@@ -1,0 +1,104 @@
+"""End to end in a real Chromium: start a batch from the Run page, read it on Transcripts."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import SMOL
+
+from dialogues.run import jobs
+from dialogues.store import connect, queries
+
+pytestmark = [pytest.mark.browser, pytest.mark.model]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_healthy(url: str, server: subprocess.Popen, timeout: float = 60) -> None:
+    """Poll Streamlit's health endpoint until it answers (or the server dies)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"dialogues app exited with {server.returncode}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as reply:
+                if reply.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"{url} did not answer within {timeout:.0f} s")
+
+
+@pytest.fixture
+def app_url(archive: Path, tmp_path: Path) -> Iterator[str]:
+    """`dialogues app` on a free loopback port, stopped (with its streamlit child) afterwards."""
+    port = free_port()
+    env = dict(os.environ, HOME=str(tmp_path))  # no ~/.streamlit credentials prompt or config
+    log = open(tmp_path / "app.log", "wb")  # noqa: SIM115 - closed below
+    server = subprocess.Popen(
+        [sys.executable, "-m", "dialogues", "--archive", str(archive), "app", "--port", str(port)],
+        stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url, server)
+        yield url
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+        log.close()
+
+
+def choose(page, label: str, option: str) -> None:
+    """Pick an option of a Streamlit selectbox by its label."""
+    page.get_by_role("combobox", name=label).click()
+    page.get_by_role("option", name=option).first.click()
+
+
+def test_batch_from_the_run_page_shows_up_in_transcripts(app_url: str, archive: Path, page) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(app_url)
+    page.get_by_role("heading", name="Run a batch").wait_for()
+    choose(page, "Prompt set", "smoke — Smoke test")
+    expect(page.get_by_text(SMOL).first).to_be_visible()  # the default model is chosen
+    page.get_by_label("Max tokens").fill("16")
+    page.get_by_label("Seed (empty: random)").fill("1")
+    page.get_by_label("Max tokens").press("Enter")
+    page.get_by_role("button", name="Start").click()
+    page.get_by_text("Started job").wait_for()
+    # The jobs panel refreshes itself; no reload, no fixed sleep.
+    page.get_by_text("finished", exact=True).wait_for(timeout=120_000)
+    expect(page.get_by_text(f"{SMOL}: 2 of 2 answered, 0 failed")).to_be_visible()
+
+    job = jobs.list_jobs(archive)[0]
+    with connect(archive) as db:
+        rows, total = queries.transcript_page(db, queries.TranscriptFilter((job.run_id,)))
+    assert total == 2
+
+    page.get_by_role("link", name="Transcripts").click()
+    page.get_by_text("2 responses match").wait_for()
+    newest = rows[0]
+    with connect(archive) as db:
+        conv = queries.conversation(db, newest["conversation_id"])
+    prompt, reply = conv["messages"][0]["content"], conv["messages"][-1]["content"]
+    page.get_by_text(prompt, exact=True).wait_for()
+    if reply.strip():
+        expect(page.locator("code").filter(has_text=reply.strip()[:40]).first).to_be_visible()

@@ -1,0 +1,151 @@
+"""The Compare and Models pages, run by Streamlit's AppTest against real archive files."""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from archive_seed import ALPHA, BETA, TAGGER, seed
+from click.testing import CliRunner
+from streamlit.testing.v1 import AppTest
+
+from dialogues.cli import cli
+from dialogues.providers.base import ModelInfo
+from dialogues.store import connect, records
+
+PAGES = Path(__file__).resolve().parents[2] / "dialogues" / "ui"
+COMPARE, MODELS = str(PAGES / "compare_page.py"), str(PAGES / "models_page.py")
+CHART_TITLES = ["SEI cold vs warm", "Architecture vs scale", "Rubric heatmap",
+                "XSTest over-refusal", "Alignment tax"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return seed(tmp_path_factory.mktemp("seeded") / "archive.duckdb")
+
+
+@pytest.fixture
+def archive_env(seeded: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the seeded archive, named to the app by $DIALOGUES_ARCHIVE."""
+    path = tmp_path / "page.duckdb"
+    shutil.copy(seeded, path)
+    monkeypatch.setenv("DIALOGUES_ARCHIVE", str(path))
+    return path
+
+
+def run(page: str) -> AppTest:
+    at = AppTest.from_file(page, default_timeout=60).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def values(array: object) -> list:
+    """A trace array from a page's figure spec; plotly sends numbers as typed base64 blocks."""
+    if isinstance(array, dict) and "bdata" in array:
+        return np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"]).tolist()
+    return list(array or [])  # type: ignore[call-overload]
+
+
+def figures(at: AppTest) -> list[list[dict]]:
+    """Each plotly chart on the page as the list of its traces, as the browser receives them."""
+    return [json.loads(chart.proto.spec)["data"] for chart in at.get("plotly_chart")]
+
+
+def scores_json(path: Path, *args: str) -> list[dict]:
+    result = CliRunner().invoke(cli, ["--archive", str(path), "scores", "--json", *args])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+def test_compare_page_renders_every_chart(archive_env: Path) -> None:
+    at = run(COMPARE)
+    assert len(at.get("plotly_chart")) == 5
+    titles = [s.value for s in at.subheader]
+    assert titles[-5:] == CHART_TITLES and "SEI C/W" in titles
+    assert "Where annotators overlap" in titles
+    assert not at.error
+    buttons = {b.key for b in at.get("download_button")}
+    for key in ("sei", "scale", "rubric", "xstest", "tax"):
+        assert {f"cmp_csv_{key}", f"cmp_html_{key}"} <= buttons
+    assert "cmp_csv_scores" in buttons
+    # Every figure has something plotted, not the "no data" placeholder.
+    assert all(len(traces) > 0 for traces in figures(at))
+
+
+def test_page_figures_show_the_numbers_scores_json_prints(archive_env: Path) -> None:
+    rows = scores_json(archive_env)
+    sei_fig, scale_fig = figures(run(COMPARE))[:2]
+    plotted_sei = sorted(x for t in sei_fig if t["mode"] == "markers" for x in values(t["x"]))
+    assert plotted_sei == sorted(r["sei"] for r in rows if r["sei"] is not None)
+    points = sorted(
+        (x, y) for t in scale_fig for x, y in zip(values(t["x"]), values(t["y"]), strict=True)
+    )
+    assert points == sorted((r["parameters"], r["engagement_rate"]) for r in rows)
+
+
+def test_filters_narrow_the_page(archive_env: Path) -> None:
+    at = run(COMPARE)
+    at.sidebar.multiselect(key="cmp_sources").set_value([f"tagger:{TAGGER}"]).run()
+    assert not at.exception
+    rows = scores_json(archive_env, "--source", f"tagger:{TAGGER}")
+    scale = figures(at)[1]
+    plotted = sorted(y for t in scale for y in values(t["y"]))
+    assert plotted == sorted(r["engagement_rate"] for r in rows)
+    assert "SEI C/W" not in [s.value for s in at.subheader]  # a tagger gave no rubric
+    at.sidebar.multiselect(key="cmp_conditions").set_value(["warm"]).run()
+    at.sidebar.radio(key="cmp_metric").set_value("sei").run()
+    assert not at.exception and len(at.get("plotly_chart")) == 5
+
+
+def test_compare_page_on_an_empty_archive(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DIALOGUES_ARCHIVE", str(tmp_path / "empty.duckdb"))
+    at = run(COMPARE)
+    assert "Nothing to compare yet" in at.info[0].value
+
+
+def test_models_page_edit_round_trip(archive_env: Path) -> None:
+    at = run(MODELS)
+    assert at.dataframe[0].value["id"].tolist() == [ALPHA, BETA]
+    at.selectbox(key="models_pick").set_value(BETA).run()
+    at.text_input(key=f"mf_{BETA}").set_value("beta-arch")
+    at.text_input(key=f"mp_{BETA}").set_value("13B")
+    at.selectbox(key=f"mt_{BETA}").set_value("abliterated")
+    at.text_area(key=f"mn_{BETA}").set_value("from the model card")
+    at.button[0].click().run()
+    assert not at.exception and not at.error
+    assert "Saved test/beta-7b" in at.success[0].value
+    # A later automatic refresh from the provider keeps every edit.
+    with connect(archive_env) as db:
+        records.save_model(db, ModelInfo(BETA, "openai/beta", "hosted", family="beta",
+                                         parameters=7_000_000_000, training="base",
+                                         quantization="q8"))  # fmt: skip
+        model = records.fetch_dicts(db, "SELECT * FROM models WHERE id = ?", [BETA])[0]
+    assert (model["family"], model["parameters"], model["training"], model["notes"]) == (
+        "beta-arch", 13_000_000_000, "abliterated", "from the model card")  # fmt: skip
+    assert model["quantization"] == "q8"
+    table = run(MODELS).dataframe[0].value.set_index("id")
+    assert table.loc[BETA, "training"] == "abliterated"
+
+
+def test_models_page_rejects_a_bad_parameter_count(archive_env: Path) -> None:
+    at = run(MODELS)
+    at.text_input(key=f"mp_{ALPHA}").set_value("a lot")
+    at.button[0].click().run()
+    assert "parameters must be" in at.error[0].value
+    with connect(archive_env) as db:
+        assert records.fetch_dicts(db, "SELECT parameters FROM models WHERE id = ?", [ALPHA]) == [
+            {"parameters": 1_000_000_000}]  # fmt: skip
+
+
+def test_png_downloads_when_asked(archive_env: Path) -> None:
+    at = run(COMPARE)
+    assert not any(b.key.startswith("cmp_png_") for b in at.get("download_button"))
+    at.sidebar.checkbox(key="cmp_png").check().run()
+    assert not at.exception
+    png = {b.key for b in at.get("download_button") if b.key.startswith("cmp_png_")}
+    # With kaleido and a local Chromium a PNG button per chart, else a note saying why not.
+    assert len(png) == 5 or any("PNG needs" in c.value for c in at.caption)
