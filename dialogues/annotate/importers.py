@@ -29,8 +29,8 @@ import pandas as pd
 from dialogues.annotate.annotations import ADJUDICATED
 from dialogues.domain import prompts
 from dialogues.domain.errors import UserError
-from dialogues.domain.prompts import Prompt, PromptSet, sha256
 from dialogues.domain.models import ModelInfo
+from dialogues.domain.prompts import Prompt, PromptSet, sha256
 from dialogues.store import transaction
 from dialogues.store.records import (
     RunRecord,

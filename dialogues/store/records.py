@@ -12,8 +12,8 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from dialogues.domain.prompts import Prompt, PromptSet
 from dialogues.domain.models import ModelInfo
+from dialogues.domain.prompts import Prompt, PromptSet
 
 MODEL_COLUMNS = (
     "id", "backend", "provider", "family", "parameters", "parameter_size", "quantization",
