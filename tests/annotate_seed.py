@@ -56,6 +56,7 @@ def seed(archive: Path, conversations_per_model: int = 2) -> dict[str, list[str]
                              "prompt_key": key, "content": question})  # fmt: skip
                 msgs.append({"id": reply, "conversation_id": conv, "seq": 2 * i + 2,
                              "attempt": 1, "role": "assistant", "speaker": model, "phase": phase,
+                             "model_id": model,
                              "prompt_key": key, "content": f"{answer} ({model[:4]} {n})",
                              "reasoning": thinking})  # fmt: skip
                 out["answers"].append(reply)

@@ -81,7 +81,8 @@ class Seeder:
                      content=prompt.content)  # fmt: skip
             mid = f"{cid}:{prompt.key}"
             self.add("messages", id=mid, conversation_id=cid, seq=2 * i + 2, attempt=1,
-                     role="assistant", speaker=model, phase=phase, prompt_key=prompt.key,
+                     role="assistant", speaker=model, model_id=model, phase=phase,
+                     prompt_key=prompt.key,
                      prompt_hash=prompt.content_hash,
                      content=f"answer {i} " + "word " * (10 if model == ALPHA else 30),
                      latency_ms=100.0 if model == ALPHA else 300.0,
@@ -237,9 +238,10 @@ def synthetic(archive: Path, conversations: int = 25_000) -> Path:
         )
         db.execute(
             """INSERT INTO messages (id, conversation_id, seq, role, phase, prompt_key, content,
-                                     latency_ms, reasoning_tokens)
+                                     latency_ms, reasoning_tokens, model_id)
                SELECT 'c' || i || ':p' || p, 'c' || i, 2 * p, 'assistant', 'probe', 'p' || p,
-                      repeat('word ', 20 + (i * 7 + p) % 50), 100 + i % 997, (i % 13) * 10
+                      repeat('word ', 20 + (i * 7 + p) % 50), 100 + i % 997, (i % 13) * 10,
+                      'synth/m' || (i % 10)
                FROM range(?) t(i), range(1, 5) q(p)""",
             [conversations],
         )

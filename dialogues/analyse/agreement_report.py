@@ -52,9 +52,9 @@ def message_groups(db: duckdb.DuckDBPyConnection) -> dict[str, dict[str, str | N
     """message id → model, family (the model's family, else the model id) and run."""
     rows = db.execute(
         """
-        SELECT m.id, c.model_id, coalesce(mo.family, c.model_id), c.run_id
+        SELECT m.id, m.model_id, coalesce(mo.family, m.model_id), c.run_id
         FROM messages m JOIN conversations c ON c.id = m.conversation_id
-        LEFT JOIN models mo ON mo.id = c.model_id
+        LEFT JOIN models mo ON mo.id = m.model_id
         WHERE m.role = 'assistant'
         """
     ).fetchall()

@@ -7,8 +7,8 @@ SQL only: filter values travel as parameters, never inside the SQL text.
 
 What a row means, as agreed with the annotation and export code:
 - A response is an assistant message, its latest attempt per (conversation, seq). Warm-up
-  turns (phase 'warmup') never count. The model is conversations.model_id, or model_b_id for
-  side 'b' of a model-to-model dialogue.
+  turns (phase 'warmup') never count. The model is messages.model_id, the model
+  that wrote the reply (records.MessageRow.reply).
 - A label source is `human:<annotator>`, `adjudicated` (annotator 'adjudicated'), or
   `tagger:<tagger_id>`. A person's current judgement is their latest annotation row per
   (message_id, target, annotator); rows written in one transaction share a timestamp, so
@@ -81,7 +81,7 @@ def _responses_sql(f: Filters, params: list[Any], *, probes_only: bool = False) 
     where = _in("c.run_id", f.run_ids, params)
     where += _in("c.set_id", f.set_ids, params)
     where += _in("c.condition", f.conditions, params)
-    model = "CASE WHEN m.side = 'b' THEN c.model_b_id ELSE c.model_id END"
+    model = "m.model_id"
     if f.models:
         where += f" AND ({model}) IN ({_marks(f.models)})"
         params.extend(f.models)

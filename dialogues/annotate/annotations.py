@@ -266,7 +266,7 @@ def _queue_sql(filt: QueueFilter) -> tuple[str, list[Any]]:
     for column, values in (
         ("c.set_id", filt.set_ids),
         ("m.prompt_key", filt.prompt_keys),
-        ("c.model_id", filt.models),
+        ("m.model_id", filt.models),
         ("c.run_id", filt.run_ids),
     ):
         if values:
@@ -326,7 +326,7 @@ def queue_options(db: duckdb.DuckDBPyConnection, *, blind: bool = True) -> dict[
         "run_ids": [],
     }
     if not blind:
-        options["models"] = distinct("SELECT DISTINCT model_id FROM conversations ORDER BY 1")
+        options["models"] = distinct("SELECT DISTINCT model_id FROM messages ORDER BY 1")
         options["run_ids"] = distinct("SELECT id FROM runs ORDER BY created_at DESC")
     return options
 
@@ -393,7 +393,7 @@ def item(db: duckdb.DuckDBPyConnection, message_id: str, *, blind: bool = True) 
         probe=probe_of(message), content=message.get("content") or "",
         reasoning=message.get("reasoning"), finish_reason=message.get("finish_reason"),
         context=tuple(context), set_id=head.get("set_id"),
-        model=None if blind else head.get("model_id"),
+        model=None if blind else message.get("model_id"),
         run_id=None if blind else head.get("run_id"),
         condition=head.get("condition"),
     )  # fmt: skip

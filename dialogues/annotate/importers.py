@@ -33,6 +33,7 @@ from dialogues.domain.models import ModelInfo
 from dialogues.domain.prompts import Prompt, PromptSet, sha256
 from dialogues.store import transaction
 from dialogues.store.records import (
+    MessageRow,
     RunRecord,
     create_run,
     new_id,
@@ -172,15 +173,13 @@ def _rows(run_id: str, model: str, rows: list[XSTestRow], sets: tuple[Any, Any],
             "set_hash": ps.version_hash, "status": "finished",
             "params_json": None, "created_at": now,
         })  # fmt: skip
-        common = {"conversation_id": conv, "attempt": 1, "phase": "probe", "prompt_key": r.key,
+        common = {"conversation_id": conv, "phase": "probe", "prompt_key": r.key,
                   "prompt_hash": sha256(r.prompt), "created_at": now}  # fmt: skip
-        out["messages"].append({**common, "id": new_id(), "seq": 1, "role": "user",
-                                "speaker": "prompt", "content": r.prompt, "cell_key": None,
-                                "raw_json": None})  # fmt: skip
-        out["messages"].append({**common, "id": answer, "seq": 2, "role": "assistant",
-                                "speaker": model, "content": r.completion,
-                                "cell_key": f"xstest|{r.id}",
-                                "raw_json": to_json({"source": path.name, "id": r.id})})  # fmt: skip
+        out["messages"].append(MessageRow.prompt(
+            "prompt", id=new_id(), seq=1, content=r.prompt, **common).row())  # fmt: skip
+        out["messages"].append(MessageRow.reply(
+            model, id=answer, seq=2, content=r.completion, cell_key=f"xstest|{r.id}",
+            raw_json=to_json({"source": path.name, "id": r.id}), **common).row())  # fmt: skip
         for annotator, label in r.labels.items():
             out["annotations"].append({
                 "id": new_id(), "message_id": answer, "target": "answer",

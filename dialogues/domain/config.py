@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import os
 from pathlib import Path
 
@@ -31,3 +32,11 @@ def models_toml_path(option: str | os.PathLike[str] | None = None) -> Path:
 def ollama_host() -> str:
     """Where the Ollama server listens: $OLLAMA_HOST or the client's default."""
     return os.environ.get("OLLAMA_HOST") or "http://127.0.0.1:11434"
+
+
+def current_user() -> str | None:
+    """Who is running this (a run's created_by), or None when the system cannot say."""
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001 - no user name is not an error worth stopping for
+        return None

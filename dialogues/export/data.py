@@ -149,11 +149,11 @@ def export_jsonl(db: duckdb.DuckDBPyConnection, path: Path,
 def _response_row(snap: Snapshot, conv: Row, m: Row, prompt: Any) -> dict[str, Any]:
     """The flat row of one assistant message, labels not yet added."""
     run = snap.runs[conv["run_id"]]
-    model = snap.models.get(m.get("speaker") or "", {})
+    model = snap.models.get(m.get("model_id") or "", {})
     return {
         "run_id": conv["run_id"], "run_name": run.get("name"),
         "conversation_id": conv["id"], "message_id": m["id"],
-        "model": m.get("speaker") or conv.get("model_id"), "family": model.get("family"),
+        "model": m.get("model_id"), "family": model.get("family"),
         "parameter_size": model.get("parameter_size"), "training": model.get("training"),
         "condition": conv.get("condition"), "repeat": conv.get("repeat"),
         "set_id": conv.get("set_id"), "set_hash": conv.get("set_hash"),

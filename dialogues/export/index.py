@@ -29,10 +29,10 @@ def _answers(snap: Snapshot) -> Iterator[tuple[Row, Row]]:
 def rates_rows(snap: Snapshot) -> list[dict[str, Any]]:
     """Engagement / partial / deflection rates per model and source, over current labels."""
     labels: dict[tuple[str, str], list[str]] = defaultdict(list)
-    for conv, m in _answers(snap):
+    for _conv, m in _answers(snap):
         for j in current_judgements(snap, m["id"]):
             if j.target == "answer" and j.label and j.label.strip().lower() in scores.LABEL_ALIASES:
-                labels[(m.get("speaker") or conv.get("model_id") or "?", j.source)].append(j.label)
+                labels[(m.get("model_id") or "?", j.source)].append(j.label)
     rows = []
     for (model, source), values in sorted(labels.items()):
         r = scores.label_rates(values)

@@ -22,6 +22,7 @@ import duckdb
 from dialogues.domain.errors import UserError
 from dialogues.export import JSONL_FORMAT, TABLES
 from dialogues.store import connect, transaction
+from dialogues.store.records import fill_reply_models
 
 KEYS = {
     "models": ("id",),
@@ -292,6 +293,7 @@ def import_jsonl(archive: Path, path: Path) -> ImportReport:
             before = _counts(db)
             for table in TABLES:
                 insert(db, table, [r for _, r in staged.rows[table].values()], cols[table])
+            fill_reply_models(db)  # a file from before messages carried model_id
             after = _counts(db)
     except duckdb.Error as exc:
         first = str(exc).splitlines()[0]

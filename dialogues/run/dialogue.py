@@ -9,13 +9,13 @@ can be reloaded by id between researcher checkpoints (the app keeps nothing else
 from __future__ import annotations
 
 import asyncio
-import getpass
 import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from dialogues.domain.config import current_user
 from dialogues.domain.errors import UserError
 from dialogues.providers import registry
 from dialogues.providers.base import (
@@ -23,9 +23,9 @@ from dialogues.providers.base import (
     Message,
     Provider,
     ProviderError,
-    Reply,
     call_with_retries,
 )
+from dialogues.run.rows import reply_fields, request_json
 from dialogues.store import connect, records, transaction
 from dialogues.store.records import insert_rows
 
@@ -235,7 +235,7 @@ class DialogueSession:
             id=run_id, name=setup.name, kind="dialogue", set_id=None, set_hash=None,
             condition=None, repeats=1, temperature=setup.temperature, seed=setup.seed,
             max_tokens=setup.max_tokens, concurrency=1, total_cells=2 * setup.rounds,
-            created_by=_user(), params=params,
+            created_by=current_user(), params=params,
         )  # fmt: skip
         opening = Turn(1, "a", RESEARCHER, "user", "opening", setup.opening)
         with transaction(archive) as db:
@@ -355,11 +355,11 @@ class DialogueSession:
                 provider, request, gen, attempts=max(1, self.setup.attempts)
             )
         except ProviderError as exc:
-            row = _model_row(self.conversation_id, seq, side, round_no, provider, request, gen)
-            row.update(error=str(exc) or exc.kind, error_kind=exc.kind)
+            row = _model_row(self.conversation_id, seq, side, round_no, provider, request, gen,
+                             error=str(exc) or exc.kind, error_kind=exc.kind)  # fmt: skip
         else:
-            row = _model_row(self.conversation_id, seq, side, round_no, provider, request, gen)
-            row.update(_reply_fields(reply, used))
+            row = _model_row(self.conversation_id, seq, side, round_no, provider, request, gen,
+                             **reply_fields(reply, used))  # fmt: skip
         with transaction(self.archive) as db:
             insert_rows(db, "messages", [row])
         turn = _turn(row)
@@ -454,18 +454,10 @@ def _conversation_row(
 
 
 def _researcher_row(conv_id: str, turn: Turn) -> dict[str, Any]:
-    return {
-        "id": records.new_id(),
-        "conversation_id": conv_id,
-        "seq": turn.seq,
-        "attempt": 1,
-        "role": "user",
-        "speaker": RESEARCHER,
-        "phase": turn.phase,
-        "side": turn.side,
-        "prompt_key": turn.phase,
-        "content": turn.content,
-    }
+    return records.MessageRow.prompt(
+        RESEARCHER, id=records.new_id(), conversation_id=conv_id, seq=turn.seq,
+        phase=turn.phase, side=turn.side, prompt_key=turn.phase, content=turn.content,
+    ).row()  # fmt: skip
 
 
 def _model_row(
@@ -476,43 +468,15 @@ def _model_row(
     provider: Provider,
     request: list[Message],
     gen: GenParams,
+    **fields: Any,
 ) -> dict[str, Any]:
-    empty = ("content", "reasoning", "reasoning_source", "tokens_in", "tokens_out",
-             "reasoning_tokens", "latency_ms", "finish_reason", "error", "error_kind",
-             "model_version", "raw_json")  # fmt: skip
-    return {
-        "id": records.new_id(),
-        "conversation_id": conv_id,
-        "seq": seq,
-        "attempt": 1,
-        "role": "assistant",
-        "speaker": provider.info.id,
-        "phase": "dialogue",
-        "side": side,
+    return records.MessageRow.reply(
+        provider.info.id, id=records.new_id(), conversation_id=conv_id, seq=seq,
+        phase="dialogue", side=side,
         # A cell per planned turn, so `dialogues runs` counts a dialogue like a batch.
-        "cell_key": f"{CONV_KEY}#r{round_no}:{side}",
-        **dict.fromkeys(empty),
-        "request_json": records.to_json(
-            {"backend": provider.info.backend, "messages": request, "params": asdict(gen)}
-        ),
-    }
-
-
-def _reply_fields(reply: Reply, used: int) -> dict[str, Any]:
-    raw = dict(reply.raw or {})
-    raw["_calls"] = used
-    return {
-        "content": reply.content,
-        "reasoning": reply.reasoning,
-        "reasoning_source": reply.reasoning_source,
-        "tokens_in": reply.tokens_in,
-        "tokens_out": reply.tokens_out,
-        "reasoning_tokens": reply.reasoning_tokens,
-        "latency_ms": reply.latency_ms,
-        "finish_reason": reply.finish_reason,
-        "model_version": reply.model_version,
-        "raw_json": records.to_json(raw),
-    }
+        cell_key=f"{CONV_KEY}#r{round_no}:{side}",
+        request_json=request_json(provider, request, asdict(gen)), **fields,
+    ).row()  # fmt: skip
 
 
 def _turn(row: dict[str, Any]) -> Turn:
@@ -533,10 +497,3 @@ def _turn(row: dict[str, Any]) -> Turn:
 
 def _json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
-
-
-def _user() -> str | None:
-    try:
-        return getpass.getuser()
-    except Exception:  # noqa: BLE001 - no user name is not an error worth stopping for
-        return None

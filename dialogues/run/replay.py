@@ -8,11 +8,11 @@ system prompts and parameters, and the researcher's injections at the same check
 from __future__ import annotations
 
 import asyncio
-import getpass
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from dialogues.domain.config import current_user
 from dialogues.domain.errors import UserError
 from dialogues.providers import registry
 from dialogues.providers.base import Provider
@@ -105,7 +105,7 @@ async def _rerun_batch(
     # Same condition, repeats and seed as the original, filtered to this one conversation, so
     # its conv_key, repeat number and derived seed come out identical.
     new = replace(old, id=records.new_id(), name=f"rerun of {conv['id']}", params=params,
-                  created_by=_user(), total_cells=None)  # fmt: skip
+                  created_by=current_user(), total_cells=None)  # fmt: skip
     with connect(archive) as db:
         records.create_run(db, new)
     _, plans = runner.run_plans(archive, new.id)
@@ -122,13 +122,6 @@ async def _rerun_batch(
         ids = records.conversation_ids(db, new.id)
     status = "error" if summary.errors else "finished"
     return Rerun("probe", conv["id"], new.id, ids.get(conv["conv_key"], ""), status)
-
-
-def _user() -> str | None:
-    try:
-        return getpass.getuser()
-    except Exception:  # noqa: BLE001 - no user name is not an error worth stopping for
-        return None
 
 
 def summary_json(archive: Path, result: Rerun) -> dict[str, Any]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import getpass
 import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -16,6 +15,7 @@ from typing import Any
 
 import duckdb
 
+from dialogues.domain.config import current_user
 from dialogues.domain.errors import UserError
 from dialogues.domain.prompts import PromptSet
 from dialogues.providers.base import (
@@ -28,6 +28,7 @@ from dialogues.providers.base import (
     call_with_retries,
 )
 from dialogues.run import plan as planning
+from dialogues.run.rows import reply_fields, request_json
 from dialogues.store import connect, records
 from dialogues.store.db import open_connection
 from dialogues.store.writer import ArchiveWriter, Batch
@@ -135,7 +136,7 @@ def record_run(archive: Path, req: RunRequest) -> NewRun:
         total_cells=planning.total_calls(plans),
         warmup_set_id=req.warmup.id if req.warmup else None,
         warmup_set_hash=req.warmup.version_hash if req.warmup else None,
-        created_by=_user(),
+        created_by=current_user(),
         params={
             "models": [m.id for m in req.models],
             "system_prompt": req.system_prompt,
@@ -431,45 +432,21 @@ def _conversation_row(
 
 
 def _user_row(conv_id: str, seq: int, turn: planning.Turn) -> dict[str, Any]:
-    return {
-        "id": records.new_id(),
-        "conversation_id": conv_id,
-        "seq": seq,
-        "attempt": 1,
-        "role": "user",
-        "speaker": "prompt",
-        "phase": turn.phase,
-        "cell_key": None,
-        "prompt_key": turn.prompt.key,
-        "prompt_hash": turn.prompt.content_hash,
-        "content": turn.prompt.content,
-        # The reply's columns too, empty: rows of one shape go in one INSERT per commit.
-        **dict.fromkeys(_REPLY_ONLY),
-    }
-
-
-_REPLY_ONLY = (
-    "reasoning", "reasoning_source", "tokens_in", "tokens_out", "reasoning_tokens",
-    "latency_ms", "finish_reason", "error", "error_kind", "model_version", "request_json",
-    "raw_json",
-)  # fmt: skip
+    return records.MessageRow.prompt(
+        "prompt", id=records.new_id(), conversation_id=conv_id, seq=seq, phase=turn.phase,
+        prompt_key=turn.prompt.key, prompt_hash=turn.prompt.content_hash,
+        content=turn.prompt.content,
+    ).row()  # fmt: skip
 
 
 def _base_reply(
-    conv_id: str, seq: int, attempt: int, turn: planning.Turn, provider: Provider
+    conv_id: str, seq: int, attempt: int, turn: planning.Turn, provider: Provider, **fields: Any
 ) -> dict[str, Any]:
-    return {
-        "id": records.new_id(),
-        "conversation_id": conv_id,
-        "seq": seq,
-        "attempt": attempt,
-        "role": "assistant",
-        "speaker": provider.info.id,
-        "phase": turn.phase,
-        "cell_key": turn.cell_key,
-        "prompt_key": turn.prompt.key,
-        "prompt_hash": turn.prompt.content_hash,
-    }
+    return records.MessageRow.reply(
+        provider.info.id, id=records.new_id(), conversation_id=conv_id, seq=seq,
+        attempt=attempt, phase=turn.phase, cell_key=turn.cell_key, prompt_key=turn.prompt.key,
+        prompt_hash=turn.prompt.content_hash, **fields,
+    ).row()  # fmt: skip
 
 
 @functools.lru_cache(maxsize=256)
@@ -486,9 +463,7 @@ def _params_json(gen: GenParams) -> str | None:
 def _request_json(request: list[Message] | None, gen: GenParams | None, provider: Provider) -> Any:
     if request is None or gen is None:
         return None
-    return records.to_json(
-        {"backend": provider.info.backend, "messages": request, "params": _params(gen)}
-    )
+    return request_json(provider, request, _params(gen))
 
 
 def _reply_row(
@@ -502,25 +477,10 @@ def _reply_row(
     request: list[Message],
     gen: GenParams,
 ) -> dict[str, Any]:
-    row = _base_reply(conv_id, seq, attempt, turn, provider)
-    raw = dict(reply.raw or {})
-    raw["_calls"] = used
-    row.update(
-        content=reply.content,
-        reasoning=reply.reasoning,
-        reasoning_source=reply.reasoning_source,
-        tokens_in=reply.tokens_in,
-        tokens_out=reply.tokens_out,
-        reasoning_tokens=reply.reasoning_tokens,
-        latency_ms=reply.latency_ms,
-        finish_reason=reply.finish_reason,
-        error=None,
-        error_kind=None,
-        model_version=reply.model_version,
+    return _base_reply(
+        conv_id, seq, attempt, turn, provider, **reply_fields(reply, used),
         request_json=_request_json(request, gen, provider),
-        raw_json=records.to_json(raw),
-    )
-    return row
+    )  # fmt: skip
 
 
 def _error_row(
@@ -534,27 +494,7 @@ def _error_row(
     request: list[Message] | None = None,
     gen: GenParams | None = None,
 ) -> dict[str, Any]:
-    row = _base_reply(conv_id, seq, attempt, turn, provider)
-    row.update(
-        content=None,
-        reasoning=None,
-        reasoning_source=None,
-        tokens_in=None,
-        tokens_out=None,
-        reasoning_tokens=None,
-        latency_ms=None,
-        finish_reason=None,
-        error=error or kind,
-        error_kind=kind,
-        model_version=None,
+    return _base_reply(
+        conv_id, seq, attempt, turn, provider, error=error or kind, error_kind=kind,
         request_json=_request_json(request, gen, provider),
-        raw_json=None,
-    )
-    return row
-
-
-def _user() -> str | None:
-    try:
-        return getpass.getuser()
-    except Exception:  # noqa: BLE001 - no user name is not an error worth stopping for
-        return None
+    )  # fmt: skip

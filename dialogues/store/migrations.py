@@ -9,6 +9,8 @@ from collections.abc import Callable
 
 import duckdb
 
+from dialogues.store import records
+
 Migration = Callable[[duckdb.DuckDBPyConnection], None]
 
 
@@ -216,8 +218,15 @@ def m004_model_edits(db: duckdb.DuckDBPyConnection) -> None:
     db.execute("ALTER TABLE models ADD COLUMN edited_json JSON")
 
 
+def m005_message_model(db: duckdb.DuckDBPyConnection) -> None:
+    """Which model wrote each reply, stored with the message (NULL on prompts and researchers)."""
+    db.execute("ALTER TABLE messages ADD COLUMN model_id TEXT")
+    # Replies of older archives: their conversation's model, or model B for side 'b'.
+    records.fill_reply_models(db)
+
+
 MIGRATIONS: list[Migration] = [
-    m001_initial, m002_annotations, m003_dialogue_state, m004_model_edits,
+    m001_initial, m002_annotations, m003_dialogue_state, m004_model_edits, m005_message_model,
 ]  # fmt: skip
 
 

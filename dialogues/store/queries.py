@@ -47,8 +47,7 @@ def run_progress(db: duckdb.DuckDBPyConnection, run_id: str) -> list[dict[str, A
     rows = db.execute(
         """
         WITH cells AS (
-            -- speaker, not the conversation's model: in a dialogue B's turns are B's.
-            SELECT coalesce(m.speaker, c.model_id) AS model_id, m.cell_key,
+            SELECT m.model_id, m.cell_key,
                    arg_max(m.error IS NULL, m.attempt) AS ok
             FROM messages m JOIN conversations c ON c.id = m.conversation_id
             WHERE c.run_id = ? AND m.role = 'assistant' AND m.cell_key IS NOT NULL
@@ -78,7 +77,7 @@ def _where(f: TranscriptFilter) -> tuple[str, list[Any]]:
     params: list[Any] = []
     for column, values in (
         ("c.run_id", f.run_ids),
-        ("c.model_id", f.models),
+        ("m.model_id", f.models),
         ("c.set_id", f.set_ids),
         ("m.prompt_key", f.prompt_keys),
         ("c.condition", f.conditions),
@@ -126,7 +125,7 @@ def transcript_page(
     rows = fetch_dicts(
         db,
         f"""
-        SELECT m.id, m.conversation_id, c.run_id, c.model_id AS model, c.set_id, m.prompt_key,
+        SELECT m.id, m.conversation_id, c.run_id, m.model_id AS model, c.set_id, m.prompt_key,
                c.condition, c."repeat", m.phase, m.seq, m.attempt,
                left(m.content, {PREVIEW_CHARS}) AS preview,
                length(coalesce(m.content, '')) AS content_chars,
@@ -191,7 +190,7 @@ def filter_options(db: duckdb.DuckDBPyConnection) -> dict[str, list[Any]]:
     return {
         "runs": runs,
         "models": distinct(
-            "SELECT DISTINCT model_id FROM conversations WHERE model_id IS NOT NULL ORDER BY 1"
+            "SELECT DISTINCT model_id FROM messages WHERE model_id IS NOT NULL ORDER BY 1"
         ),
         "set_ids": distinct(
             "SELECT DISTINCT set_id FROM conversations WHERE set_id IS NOT NULL ORDER BY 1"

@@ -214,6 +214,77 @@ class RunRecord:
     params: dict[str, Any] | None = None
 
 
+@dataclass
+class MessageRow:
+    """One messages row as the runner, dialogues and importers write it (see migrations)."""
+
+    id: str
+    conversation_id: str
+    seq: int
+    role: str
+    """'system' | 'user' | 'assistant'."""
+    speaker: str | None
+    """The model id for a reply; 'prompt' or 'researcher' for a user turn."""
+    model_id: str | None = None
+    """The model that wrote this message: set on every reply (see `reply`), NULL otherwise."""
+    attempt: int = 1
+    phase: str | None = None
+    side: str | None = None
+    """'a' | 'b' in a model-to-model dialogue: the side that spoke or was spoken to."""
+    cell_key: str | None = None
+    prompt_key: str | None = None
+    prompt_hash: str | None = None
+    content: str | None = None
+    reasoning: str | None = None
+    reasoning_source: str | None = None
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    reasoning_tokens: int | None = None
+    latency_ms: float | None = None
+    finish_reason: str | None = None
+    error: str | None = None
+    error_kind: str | None = None
+    model_version: str | None = None
+    request_json: str | None = None
+    raw_json: str | None = None
+    created_at: Any = None
+    """Left out when None, so the archive's clock stamps the row."""
+
+    @classmethod
+    def reply(cls, model: str, **fields: Any) -> MessageRow:
+        """A reply of `model`: the one rule for which model wrote a message."""
+        return cls(role="assistant", speaker=model, model_id=model, **fields)
+
+    @classmethod
+    def prompt(cls, speaker: str, **fields: Any) -> MessageRow:
+        """A user turn: a prompt of the set ('prompt') or a researcher's message."""
+        return cls(role="user", speaker=speaker, **fields)
+
+    def row(self) -> dict[str, Any]:
+        """The row as a dict for insert_rows (every column, so rows share one INSERT)."""
+        out = dict(self.__dict__)
+        if out["created_at"] is None:
+            del out["created_at"]
+        return out
+
+
+def fill_reply_models(db: duckdb.DuckDBPyConnection) -> None:
+    """Give replies stored without a model_id (older archives and files) the model that wrote them.
+
+    That is the conversation's model, or model B for side 'b' of a model-to-model dialogue:
+    what MessageRow.reply records when a reply is written. Schema step m005 runs this.
+    """
+    db.execute(
+        """
+        UPDATE messages SET model_id = CASE WHEN messages.side = 'b' THEN c.model_b_id
+                                            ELSE c.model_id END
+        FROM conversations c
+        WHERE c.id = messages.conversation_id AND messages.role = 'assistant'
+          AND messages.model_id IS NULL
+        """
+    )
+
+
 def create_run(db: duckdb.DuckDBPyConnection, run: RunRecord) -> None:
     """Record a new run."""
     data = asdict(run)

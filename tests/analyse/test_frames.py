@@ -13,7 +13,7 @@ from archive_seed import ALPHA, BETA, SEI_RUN, T0, TAGGER, XS_RUN, conv_id, seed
 from dialogues.analyse import frames, scores
 from dialogues.analyse.frames import Filters
 from dialogues.domain import sei
-from dialogues.store import connect
+from dialogues.store import connect, records
 from dialogues.store.records import insert_rows
 
 ALICE, BOB, TAG = "human:alice", "human:bob", f"tagger:{TAGGER}"
@@ -200,6 +200,7 @@ def test_dialogue_side_b_belongs_to_model_b(writable: Path) -> None:
             for i, side in ((1, "a"), (2, "b"))])  # fmt: skip
         insert_rows(db, "tags", [dict(id=f"t{i}", message_id=f"d1:{i}", target="answer",
                                       tagger_id="t@1", label="engagement") for i in (1, 2)])  # fmt: skip
+        records.fill_reply_models(db)  # rows as an archive from before m005 holds them
     labels = read(writable, frames.labels, Filters(run_ids=("run-d",)))
     assert dict(zip(labels.message_id, labels.model, strict=True)) == {"d1:1": ALPHA, "d1:2": BETA}
 

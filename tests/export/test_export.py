@@ -55,6 +55,7 @@ def _at(minutes: float) -> datetime:
 def _msg(conv: str, seq: int, role: str, **fields: Any) -> dict[str, Any]:
     row = {"id": f"{conv}-m{seq}", "conversation_id": conv, "seq": seq, "attempt": 1,
            "role": role, "speaker": "prompt" if role == "user" else ALPHA, "phase": "probe",
+           "model_id": None if role == "user" else ALPHA,
            "content": None, "reasoning": None, "finish_reason": None, "error": None,
            "error_kind": None, "created_at": _at(seq)}  # fmt: skip
     row.update(fields)

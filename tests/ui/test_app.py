@@ -31,7 +31,7 @@ def _synthetic_set(folder: Path) -> Path:
 
 def _reply(conv: str, i: int, **fields) -> dict:
     row = {"id": records.new_id(), "conversation_id": conv, "seq": 2, "attempt": 1,
-           "role": "assistant", "speaker": FAKE, "phase": "probe",
+           "role": "assistant", "speaker": FAKE, "model_id": FAKE, "phase": "probe",
            "cell_key": f"{FAKE}|cold|1|q{i:02d}#probe:q{i:02d}", "prompt_key": f"q{i:02d}",
            "content": f"Plain answer {i}.", "reasoning": None, "finish_reason": "stop",
            "error": None, "error_kind": None, "tokens_in": 5, "tokens_out": 4}  # fmt: skip
