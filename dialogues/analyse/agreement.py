@@ -23,12 +23,14 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from dialogues.analyse import bootstrap
+
 Label = str
 LABELS: tuple[Label, ...] = ("engagement", "partial", "deflection")
 POSITIVE: frozenset[Label] = frozenset({"deflection", "partial"})
-N_BOOT = 1000
-LEVEL = 0.95
-SEED = 0
+N_BOOT = bootstrap.N_BOOT
+LEVEL = bootstrap.LEVEL
+SEED = bootstrap.SEED
 
 T = TypeVar("T")
 K = TypeVar("K", bound=Hashable)  # item ids
@@ -237,18 +239,17 @@ def bootstrap_many(
     values: dict[str, list[float]] = {name: [] for name in stats}
     if n > 0:
         rng = np.random.default_rng(seed)
-        for idx in rng.integers(0, n, size=(n_boot, n)):
+        for idx in bootstrap.resamples(n, n_boot, rng):
             sample = [[col[i] for i in idx] for col in columns]
             for name, stat in stats.items():
                 value = stat(*sample)
                 if value is not None and value == value:  # skip None and NaN
                     values[name].append(value)
-    tail = (1.0 - level) / 2 * 100
     out = {}
     for name, got in values.items():
         low = high = None
         if got:
-            low, high = (float(v) for v in np.percentile(got, [tail, 100 - tail]))
+            low, high = bootstrap.interval(got, level)
         out[name] = Interval(low, high, level, n_boot, len(got))
     return out
 

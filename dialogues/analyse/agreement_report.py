@@ -10,14 +10,12 @@ from typing import Any
 import duckdb
 
 from dialogues.analyse import agreement
-from dialogues.annotate.annotations import (
-    ADJUDICATED,
-    CURRENT_SQL,
-    HUMAN_PREFIX,
-    TAGGER_PREFIX,
-)
+from dialogues.annotate.annotations import CURRENT_SQL
+from dialogues.domain import sources as source_names
 from dialogues.domain.errors import UserError
 from dialogues.domain.labels import DEFAULT, LabelSet
+from dialogues.domain.sources import ADJUDICATED, HUMAN_PREFIX, TAGGER_PREFIX
+from dialogues.store.sql import is_in
 
 # --- labels by source ---------------------------------------------------------------------
 
@@ -28,11 +26,10 @@ def labels_by_source(
     """message id → {source: label} for every current human label and every tag of a target."""
     rows = db.execute(
         f"""
-        SELECT message_id, CASE WHEN annotator = '{ADJUDICATED}' THEN annotator
-                                ELSE '{HUMAN_PREFIX}' || annotator END, label
+        SELECT message_id, {source_names.annotator_sql("annotator")}, label
         FROM ({CURRENT_SQL}) WHERE target = ? AND label IS NOT NULL
         UNION ALL
-        SELECT message_id, '{TAGGER_PREFIX}' || tagger_id, label FROM tags WHERE target = ?
+        SELECT message_id, {source_names.tagger_sql("tagger_id")}, label FROM tags WHERE target = ?
         """,
         [target, target],
     ).fetchall()
@@ -45,7 +42,7 @@ def labels_by_source(
 def sources(db: duckdb.DuckDBPyConnection, target: str = "answer") -> list[str]:
     """Every source with at least one label for a target: humans, adjudicated, taggers."""
     found = {s for by in labels_by_source(db, target).values() for s in by}
-    return sorted(found, key=lambda s: (not s.startswith(HUMAN_PREFIX), s != ADJUDICATED, s))
+    return source_names.ordered(found)
 
 
 def message_groups(db: duckdb.DuckDBPyConnection) -> dict[str, dict[str, str | None]]:
@@ -211,11 +208,13 @@ def false_positives(
     ]
     hits.sort()
     groups = message_groups(db)
+    params: list[Any] = []
+    wanted = is_in("id", [m for m, _, _ in hits[:limit]], params)
     previews = dict(
         db.execute(
             f"SELECT id, left(coalesce({'content' if target == 'answer' else 'reasoning'}, ''), 200)"
-            f" FROM messages WHERE id IN ({', '.join('?' for _ in hits[:limit]) or 'NULL'})",
-            [m for m, _, _ in hits[:limit]],
+            f" FROM messages WHERE {wanted}",
+            params,
         ).fetchall()
     )
     return [

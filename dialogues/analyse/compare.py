@@ -20,6 +20,7 @@ from dialogues.analyse import frames, scores
 from dialogues.analyse.frames import Filters
 from dialogues.domain.errors import UserError
 from dialogues.domain.models import parse_parameter_size, parse_parameters
+from dialogues.domain.sources import ADJUDICATED, is_human
 from dialogues.store import connect, records
 
 if TYPE_CHECKING:
@@ -50,7 +51,7 @@ class Frames:
 def refusal_source(coverage: dict[str, int], available: Sequence[str]) -> str | None:
     """The source refusal rates use by default: the one that labelled the most XSTest answers,
     preferring adjudicated labels, then people, then taggers, when they cover as many."""
-    rank = {"adjudicated": 0, "human": 1, "tagger": 2}
+    rank = {ADJUDICATED: 0, "human": 1, "tagger": 2}  # agreed labels first, unlike display order
     candidates = [s for s in available if s in coverage] or list(available)
     if not candidates:
         return None
@@ -294,7 +295,7 @@ def cold_warm(rubric: pd.DataFrame, *, seed: int = scores.DEFAULT_SEED) -> pd.Da
 def annotator_spread(rows: list[dict[str, Any]]) -> pd.DataFrame:
     """Where two or more people scored the same model × condition: each one's value, the mean
     of them and the range, for SEI and each rate. Empty when nobody overlaps."""
-    humans = pd.DataFrame([r for r in rows if str(r.get("source") or "").startswith("human:")])
+    humans = pd.DataFrame([r for r in rows if is_human(str(r.get("source") or ""))])
     if humans.empty:
         return pd.DataFrame()
     out = []

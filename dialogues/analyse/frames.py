@@ -40,11 +40,13 @@ import pandas as pd
 from dialogues.analyse import scores
 from dialogues.annotate.annotations import CURRENT_SQL
 from dialogues.domain import sei
+from dialogues.domain import sources as source_names
 from dialogues.store.records import fetch_dicts
+from dialogues.store.sql import is_in
 
 SEI_SET = "sei-battery"
 TARGETS = ("answer", "reasoning")
-ADJUDICATED = "adjudicated"
+ADJUDICATED = source_names.ADJUDICATED
 EXTRA_LABEL_COLUMNS = ("run_id", "set_id", "prompt_key", "repeat")
 EXTRA_RUBRIC_COLUMNS = ("family", "parameters", "training", "run_id", "dimensions_scored")
 EXTRA_RESPONSE_COLUMNS = ("run_id", "condition", "set_id", "prompt_key", "message_id", "source")
@@ -70,10 +72,7 @@ class Filters:
 
 def _in(column: str, values: tuple[str, ...], params: list[Any]) -> str:
     """'AND column IN (?, …)' for a non-empty filter (its values appended to params), else ''."""
-    if not values:
-        return ""
-    params.extend(values)
-    return f" AND {column} IN ({', '.join('?' for _ in values)})"
+    return f" AND {is_in(column, values, params)}" if values else ""
 
 
 def _responses_sql(f: Filters, params: list[Any], *, probes_only: bool = False) -> str:
@@ -82,12 +81,12 @@ def _responses_sql(f: Filters, params: list[Any], *, probes_only: bool = False) 
     where += _in("c.set_id", f.set_ids, params)
     where += _in("c.condition", f.conditions, params)
     model = "m.model_id"
-    if f.models:
-        where += f" AND ({model}) IN ({_marks(f.models)})"
-        params.extend(f.models)
+    where += _in(model, f.models, params)
     if probes_only:
-        where += f" AND m.phase = 'probe' AND c.set_id = ? AND m.prompt_key IN ({_marks(sei.PROBE_KEYS)})"
-        params.extend([SEI_SET, *sei.PROBE_KEYS])
+        params.append(SEI_SET)
+        where += " AND m.phase = 'probe' AND c.set_id = ?" + _in(
+            "m.prompt_key", sei.PROBE_KEYS, params
+        )
     # A retried turn has several attempts; the latest is the one that counts. An anti-join
     # against later attempts is cheaper than a window over every message.
     return f"""
@@ -103,10 +102,6 @@ def _responses_sql(f: Filters, params: list[Any], *, probes_only: bool = False) 
                           WHERE later.conversation_id = m.conversation_id
                             AND later.seq = m.seq AND later.attempt > m.attempt)
     """
-
-
-def _marks(values: tuple[str, ...] | list[str]) -> str:
-    return ", ".join("?" for _ in values)
 
 
 def _labelled_sql(f: Filters, params: list[Any], *, judgements: bool = False) -> str:
@@ -127,13 +122,12 @@ def _labelled_sql(f: Filters, params: list[Any], *, judgements: bool = False) ->
     return f"""
         SELECT * FROM (
             SELECT a.message_id,
-                   CASE WHEN a.annotator = '{ADJUDICATED}' THEN '{ADJUDICATED}'
-                        ELSE 'human:' || a.annotator END AS source,
+                   {source_names.annotator_sql("a.annotator")} AS source,
                    a.label, a.rubric_json, a.markers_json, a.evidence_json
             FROM ({CURRENT_SQL}) a
             WHERE a.target = ?
             UNION ALL
-            SELECT t.message_id, 'tagger:' || t.tagger_id, t.label, t.rubric_json,
+            SELECT t.message_id, {source_names.tagger_sql("t.tagger_id")}, t.label, t.rubric_json,
                    t.features_json -> 'markers', t.features_json -> 'evidence'
             FROM tags t WHERE t.target = ?{tag_filter}
         ) WHERE true {keep}
@@ -358,8 +352,7 @@ def sources(db: duckdb.DuckDBPyConnection, target: str = "answer") -> list[str]:
     params: list[Any] = []
     sql = f"SELECT DISTINCT source FROM ({_labelled_sql(Filters(target=target), params)})"
     found = [r[0] for r in db.execute(sql, params).fetchall()]
-    order = {"human": 0, ADJUDICATED: 1, "tagger": 2}
-    return sorted(found, key=lambda s: (order.get(s.split(":", 1)[0], 3), s))
+    return source_names.ordered(found)
 
 
 def filter_options(db: duckdb.DuckDBPyConnection) -> dict[str, list[Any]]:

@@ -56,6 +56,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from dialogues.analyse import bootstrap
 from dialogues.domain import sei
 
 LABEL_COLUMNS = (
@@ -113,9 +114,9 @@ ARCHITECTURAL = "architecturally enabled"
 MODERATE = "moderate relationship response"
 DEPENDENT = "relationship-dependent"
 
-DEFAULT_SEED = 20260108  # the SEI v3.0 date; any fixed value gives reproducible intervals
-N_BOOT = 2000
-LEVEL = 0.95
+DEFAULT_SEED = bootstrap.SEED
+N_BOOT = bootstrap.N_BOOT
+LEVEL = bootstrap.LEVEL
 
 
 # --- SEI arithmetic -------------------------------------------------------------------------
@@ -296,18 +297,6 @@ def _values(values: Iterable[float], name: str) -> np.ndarray:
     return arr
 
 
-def _boot_means(arr: np.ndarray, rng: np.random.Generator, n_boot: int) -> np.ndarray:
-    """Means of n_boot resamples (with replacement) of arr."""
-    return arr[rng.integers(0, len(arr), size=(n_boot, len(arr)))].mean(axis=1)
-
-
-def _percentiles(means: np.ndarray, level: float) -> tuple[float, float]:
-    """The central `level` percentile interval of bootstrap means."""
-    tail = (1 - level) / 2 * 100
-    low, high = np.percentile(means, [tail, 100 - tail])
-    return float(low), float(high)
-
-
 def bootstrap_ci(
     values: Iterable[float], *, seed: int = DEFAULT_SEED, n_boot: int = N_BOOT, level: float = LEVEL
 ) -> tuple[float, float] | None:
@@ -315,7 +304,7 @@ def bootstrap_ci(
     arr = _values(values, "values")
     if len(arr) < 2:
         return None
-    return _percentiles(_boot_means(arr, np.random.default_rng(seed), n_boot), level)
+    return bootstrap.interval(bootstrap.means(arr, np.random.default_rng(seed), n_boot), level)
 
 
 def bootstrap_delta_ci(
@@ -332,7 +321,8 @@ def bootstrap_delta_ci(
         return None
     # Cold and warm repeats are separate conversations, so they are resampled independently.
     rng = np.random.default_rng(seed)
-    return _percentiles(_boot_means(w, rng, n_boot) - _boot_means(c, rng, n_boot), level)
+    delta = bootstrap.means(w, rng, n_boot) - bootstrap.means(c, rng, n_boot)
+    return bootstrap.interval(delta, level)
 
 
 @dataclass(frozen=True)

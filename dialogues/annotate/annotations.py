@@ -27,16 +27,17 @@ from typing import Any
 
 import duckdb
 
-from dialogues.domain import sei
+from dialogues.domain import sei, sources
 from dialogues.domain.errors import UserError
 from dialogues.domain.labels import DEFAULT, LabelSet
 from dialogues.domain.prompts import sha256
 from dialogues.store import transaction
 from dialogues.store.records import fetch_dicts, history, new_id, to_json
+from dialogues.store.sql import is_in
 
 TARGETS = ("answer", "reasoning")
-ADJUDICATED = "adjudicated"
-HUMAN_PREFIX, TAGGER_PREFIX = "human:", "tagger:"
+ADJUDICATED = sources.ADJUDICATED
+HUMAN_PREFIX, TAGGER_PREFIX = sources.HUMAN_PREFIX, sources.TAGGER_PREFIX
 EVIDENCE_CHOICES = sei.EVIDENCE_KEYS + sei.LINGUISTIC_KEYS
 SAVE_ATTEMPTS = 8
 
@@ -69,9 +70,7 @@ class Annotation:
     origin: str = "cli"
 
 
-def source_of(annotator: str) -> str:
-    """The source name of an annotator's labels: 'adjudicated' or 'human:<name>'."""
-    return ADJUDICATED if annotator == ADJUDICATED else HUMAN_PREFIX + annotator
+source_of = sources.of_annotator
 
 
 def text_of(message: dict[str, Any], target: str) -> str:
@@ -210,10 +209,10 @@ def current(
     target: str | None = None,
 ) -> list[dict[str, Any]]:
     """The current annotation per (message, target, annotator), optionally narrowed."""
-    clauses, params = ["TRUE"], []
+    clauses: list[str] = ["TRUE"]
+    params: list[Any] = []
     if message_ids is not None:
-        clauses.append(f"message_id IN ({', '.join('?' for _ in message_ids) or 'NULL'})")
-        params += message_ids
+        clauses.append(is_in("message_id", message_ids, params))
     if annotator is not None:
         clauses.append("annotator = ?")
         params.append(annotator)
@@ -270,8 +269,7 @@ def _queue_sql(filt: QueueFilter) -> tuple[str, list[Any]]:
         ("c.run_id", filt.run_ids),
     ):
         if values:
-            clauses.append(f"{column} IN ({', '.join('?' for _ in values)})")
-            params += list(values)
+            clauses.append(is_in(column, values, params))
     sql = (
         "FROM messages m JOIN conversations c ON c.id = m.conversation_id "
         f"WHERE {' AND '.join(clauses)}"
@@ -293,7 +291,8 @@ def queue_status(
     base, params = _queue_sql(filt)
     order = "md5(? || m.id)" if blind else "c.created_at, c.id, m.seq, m.id"
     order_params = [seed_for(annotator)] if blind else []
-    skipped = f"m.id IN ({', '.join('?' for _ in skip)})" if skip else "FALSE"
+    skip_params: list[Any] = []
+    skipped = is_in("m.id", skip, skip_params)
     row = db.execute(
         f"""
         WITH q AS (
@@ -305,7 +304,7 @@ def queue_status(
         SELECT count(*), count(*) FILTER (WHERE done), arg_min(id, pos) FILTER (WHERE NOT done)
         FROM q
         """,
-        [*skip, *order_params, filt.target, annotator.strip(), *params],
+        [*skip_params, *order_params, filt.target, annotator.strip(), *params],
     ).fetchone()
     assert row is not None
     return QueueStatus(int(row[0]), int(row[1]), row[2])

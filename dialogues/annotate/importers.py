@@ -26,11 +26,11 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from dialogues.annotate.annotations import ADJUDICATED
 from dialogues.domain import prompts
 from dialogues.domain.errors import UserError
 from dialogues.domain.models import ModelInfo
 from dialogues.domain.prompts import Prompt, PromptSet, sha256
+from dialogues.domain.sources import ADJUDICATED
 from dialogues.store import transaction
 from dialogues.store.records import (
     MessageRow,

@@ -496,15 +496,29 @@ class Tag:
 
 @runtime_checkable
 class Tagger(Protocol):
-    """Anything that labels a response; `version` must change whenever its behaviour does."""
+    """Anything that labels a response: the contract auto-tag and the agreement report use.
+
+    Its tags are stored as source 'tagger:<name>@<version>' (see tagger_id), so `version` must
+    change whenever its behaviour does: a changed tagger is a new tagger.
+    """
 
     @property
-    def name(self) -> str: ...
+    def name(self) -> str:
+        """A short stable name: 'heuristic', 'judge' ..."""
+        ...
 
     @property
-    def version(self) -> str: ...
+    def version(self) -> str:
+        """Changes whenever the rules, model or prompt behind `tag` change."""
+        ...
 
-    def tag(self, text: str) -> Tag: ...
+    def tag(self, text: str) -> Tag:
+        """One label of the label set for one text, with a confidence and the features why.
+
+        A rule-based tagger gives the same tag for the same text and version; a judge's
+        tag comes from a model call, recorded in its features.
+        """
+        ...
 
 
 def tagger_id(tagger: Tagger) -> str:

@@ -14,6 +14,7 @@ from typing import Any
 import duckdb
 
 from dialogues.domain.errors import UserError
+from dialogues.store.queries import state_code
 
 _SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIALS?)$", re.IGNORECASE)
 
@@ -73,14 +74,7 @@ def plain(value: Any) -> Any:
     return _iso(value)
 
 
-def response_state(row: Row) -> str:
-    """'ok', 'error', 'no-answer' (thinking used the budget), 'cut-off' or 'empty'."""
-    if row.get("error") is not None:
-        return "error"
-    content = row.get("content") or ""
-    if row.get("finish_reason") == "length":
-        return "cut-off" if content.strip() else "no-answer"
-    return "ok" if content.strip() else "empty"
+response_state = state_code  # exports show the short codes: ok, error, no-answer, cut-off, empty
 
 
 # --- secrets --------------------------------------------------------------------------------

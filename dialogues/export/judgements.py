@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from dialogues.annotate.annotations import source_of
+from dialogues.domain.sources import of_annotator, of_tagger
 from dialogues.export.common import Row, json_keys, json_value
 from dialogues.export.snapshot import ConversationSEI, Judgement, Snapshot
 
-annotation_source = source_of  # 'adjudicated' stays itself; a person's name becomes 'human:<name>'
+annotation_source = (
+    of_annotator  # 'adjudicated' stays itself; a person's name becomes 'human:<name>'
+)
 
 
 def _from_annotation(message_id: str, a: Row) -> Judgement:
-    return Judgement(message_id, a["target"], source_of(a["annotator"]), a["label"],
+    return Judgement(message_id, a["target"], of_annotator(a["annotator"]), a["label"],
                      json_value(a["rubric_json"]) or {}, json_keys(a["markers_json"]),
                      json_keys(a["evidence_json"]), a["note"], a["created_at"])  # fmt: skip
 
@@ -18,7 +20,7 @@ def _from_annotation(message_id: str, a: Row) -> Judgement:
 def _from_tag(message_id: str, t: Row) -> Judgement:
     features = json_value(t.get("features_json"))
     features = features if isinstance(features, dict) else {}
-    return Judgement(message_id, t["target"], f"tagger:{t['tagger_id']}", t["label"],
+    return Judgement(message_id, t["target"], of_tagger(t["tagger_id"]), t["label"],
                      json_value(t["rubric_json"]) or {}, json_keys(features.get("markers")),
                      json_keys(features.get("evidence")), None, t["created_at"])  # fmt: skip
 

@@ -55,11 +55,27 @@ class ProviderError(Exception):
 
 
 class Provider(Protocol):
-    """A model back end. `chat` is async so hosted calls overlap; local ones serialize inside."""
+    """A model back end: the one contract the runner and dialogues call.
+
+    `info` describes the model; `info.id` is what the archive records as the model that wrote
+    every reply this provider returns. `chat` is async so hosted calls overlap; local ones
+    serialize inside.
+    """
 
     info: ModelInfo
 
-    async def chat(self, messages: list[Message], params: GenParams) -> Reply: ...
+    async def chat(self, messages: list[Message], params: GenParams) -> Reply:
+        """Send the whole conversation (system/user/assistant messages, oldest first) once.
+
+        Returns a Reply: the visible `content` ('' when the model said nothing, never None),
+        any thinking split out into `reasoning` (with `reasoning_source` 'field' or 'tags'),
+        token counts, `finish_reason` ('stop', 'length' ...), `latency_ms` and the provider's
+        own payload in `raw` with keys and secrets left out. Raises ProviderError for every
+        failure, with a `kind` ('timeout', 'connection', 'rate_limit', 'server', 'auth',
+        'bad_request', 'bad_response', ...) and `transient` set where a retry may succeed
+        (call_with_retries retries those); it does not retry by itself.
+        """
+        ...
 
 
 _THINK = re.compile(r"<think>(.*?)(?:</think>|$)", re.DOTALL)

@@ -14,7 +14,8 @@ from typing import Any
 
 import duckdb
 
-from dialogues.store.records import fetch_dicts, messages
+from dialogues.store.records import cells_sql, fetch_dicts, messages
+from dialogues.store.sql import is_in
 
 PREVIEW_CHARS = 160
 _REGEX_SPECIAL = re.compile(r"([\\.^$|?*+()\[\]{}])")
@@ -45,14 +46,8 @@ def run_progress(db: duckdb.DuckDBPyConnection, run_id: str) -> list[dict[str, A
     total_cells, params = head
     models = list((json.loads(params) if params else {}).get("models") or [])
     rows = db.execute(
-        """
-        WITH cells AS (
-            SELECT m.model_id, m.cell_key,
-                   arg_max(m.error IS NULL, m.attempt) AS ok
-            FROM messages m JOIN conversations c ON c.id = m.conversation_id
-            WHERE c.run_id = ? AND m.role = 'assistant' AND m.cell_key IS NOT NULL
-            GROUP BY ALL
-        )
+        f"""
+        WITH cells AS ({cells_sql("c.run_id = ?")})
         SELECT model_id, count(*) FILTER (WHERE ok), count(*) FILTER (WHERE NOT ok)
         FROM cells GROUP BY model_id
         """,
@@ -84,8 +79,7 @@ def _where(f: TranscriptFilter) -> tuple[str, list[Any]]:
         ("m.phase", f.phases),
     ):
         if values:
-            clauses.append(f"{column} IN ({', '.join('?' for _ in values)})")
-            params.extend(values)
+            clauses.append(is_in(column, values, params))
     if f.text.strip():
         # A case-insensitive literal regex: RE2 finds it ~2.5x faster than ILIKE lower-cases
         # every text, and a search reads every response's text.
@@ -142,19 +136,24 @@ def transcript_page(
     return rows, int(hits[0][2])
 
 
-def response_state(row: dict[str, Any]) -> str:
-    """How a response ended, in words: ok, failed, cut off, or no answer at all."""
+def state_code(row: dict[str, Any]) -> str:
+    """How a response ended: 'ok', 'error', 'no-answer' (budget spent), 'cut-off' or 'empty'."""
     if row.get("error") is not None:
-        return f"failed ({row.get('error_kind') or 'error'})"
+        return "error"
     content = row.get("content", row.get("preview")) or ""
     if row.get("finish_reason") == "length":
-        if content.strip():
-            return "cut off at the token limit"
-        thought = row.get("reasoning") or row.get("reasoning_chars")
-        return NO_ANSWER if thought else NO_ANSWER_PLAIN
-    if not content.strip():
-        return "empty answer"
-    return "ok"
+        return "cut-off" if content.strip() else "no-answer"
+    return "ok" if content.strip() else "empty"
+
+
+def response_state(row: dict[str, Any]) -> str:
+    """state_code in words for the app: ok, failed, cut off, or no answer at all."""
+    code = state_code(row)
+    if code == "error":
+        return f"failed ({row.get('error_kind') or 'error'})"
+    if code == "no-answer":
+        return NO_ANSWER if row.get("reasoning") or row.get("reasoning_chars") else NO_ANSWER_PLAIN
+    return {"cut-off": "cut off at the token limit", "empty": "empty answer"}.get(code, code)
 
 
 def conversation(db: duckdb.DuckDBPyConnection, conversation_id: str) -> dict[str, Any] | None:

@@ -14,6 +14,7 @@ import pyarrow as pa
 
 from dialogues.domain.models import ModelInfo
 from dialogues.domain.prompts import Prompt, PromptSet
+from dialogues.store.sql import marks
 
 MODEL_COLUMNS = (
     "id", "backend", "provider", "family", "parameters", "parameter_size", "quantization",
@@ -57,7 +58,7 @@ def insert_rows(
             frame = pa.Table.from_pylist(same)  # noqa: F841 - DuckDB reads the local by name
             db.execute(f"{verb} {table} BY NAME SELECT * FROM frame")
         else:
-            sql = f"{verb} {table} ({names}) VALUES ({', '.join('?' for _ in cols)})"
+            sql = f"{verb} {table} ({names}) VALUES ({marks(cols)})"
             db.executemany(sql, [[r[c] for c in cols] for r in same])
 
 
@@ -82,7 +83,7 @@ def save_model(db: duckdb.DuckDBPyConnection, info: ModelInfo) -> None:
     metadata = to_json(info.metadata or None)
     if _tells_nothing_new(db, [*values, metadata]):
         return  # no write (the upsert costs ~7 ms a run); updated_at keeps the last change
-    placeholders = ", ".join("?" for _ in MODEL_COLUMNS)
+    placeholders = marks(MODEL_COLUMNS)
     edited = "from_json(models.edited_json, '[\"VARCHAR\"]')"
     provider = {c: f"coalesce(excluded.{c}, models.{c})" for c in MODEL_COLUMNS}
     # the old rule, for rows from before m004: fill empty fields; the digest follows the file
@@ -291,8 +292,7 @@ def create_run(db: duckdb.DuckDBPyConnection, run: RunRecord) -> None:
     params = data.pop("params")
     cols = list(data)
     db.execute(
-        f"INSERT INTO runs ({', '.join(cols)}, params_json) "
-        f"VALUES ({', '.join('?' for _ in cols)}, ?)",
+        f"INSERT INTO runs ({', '.join(cols)}, params_json) VALUES ({marks(cols)}, ?)",
         [*data.values(), to_json(params)],
     )
 
@@ -307,22 +307,30 @@ def get_run(db: duckdb.DuckDBPyConnection, run_id: str) -> RunRecord | None:
     return RunRecord(**fields, params=json.loads(r["params_json"]) if r["params_json"] else {})
 
 
+def cells_sql(where: str = "TRUE") -> str:
+    """SELECT run_id, model_id, cell_key, ok: one row per planned call answered or failed.
+
+    The one rule for a cell's outcome: its latest attempt counts (ok = that attempt has no
+    error), so a failure retried with success is done. `where` narrows m and c.
+    """
+    return f"""
+        SELECT c.run_id, m.model_id, m.cell_key, arg_max(m.error IS NULL, m.attempt) AS ok
+        FROM messages m JOIN conversations c ON c.id = m.conversation_id
+        WHERE m.role = 'assistant' AND m.cell_key IS NOT NULL AND {where}
+        GROUP BY ALL
+    """
+
+
 def list_runs(db: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     """Every run with cells planned, finished with a response, and finished with an error."""
     return fetch_dicts(
         db,
-        """
-        WITH cells AS (
-            SELECT c.run_id, m.cell_key,
-                   bool_or(m.error IS NULL) AS ok, bool_or(m.error IS NOT NULL) AS failed
-            FROM messages m JOIN conversations c ON c.id = m.conversation_id
-            WHERE m.role = 'assistant' AND m.cell_key IS NOT NULL
-            GROUP BY c.run_id, m.cell_key
-        )
+        f"""
+        WITH cells AS ({cells_sql()})
         SELECT r.id, r.name, r.kind, r.created_at, r.set_id, r.condition, r.repeats,
                coalesce(r.total_cells, 0) AS total,
                count(*) FILTER (WHERE cells.ok) AS done,
-               count(*) FILTER (WHERE NOT cells.ok AND cells.failed) AS errors
+               count(*) FILTER (WHERE NOT cells.ok) AS errors
         FROM runs r LEFT JOIN cells ON cells.run_id = r.id
         GROUP BY ALL ORDER BY r.created_at DESC, r.id
         """,
@@ -330,15 +338,9 @@ def list_runs(db: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
 
 
 def cell_outcomes(db: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, str]:
-    """cell_key → 'done' or 'error' (latest attempt wins) for one run."""
+    """cell_key → 'done' or 'error' (the latest attempt counts) for one run."""
     rows = db.execute(
-        """
-        SELECT m.cell_key, arg_max(m.error IS NULL, m.attempt)
-        FROM messages m JOIN conversations c ON c.id = m.conversation_id
-        WHERE c.run_id = ? AND m.role = 'assistant' AND m.cell_key IS NOT NULL
-        GROUP BY m.cell_key
-        """,
-        [run_id],
+        f"SELECT cell_key, ok FROM ({cells_sql('c.run_id = ?')})", [run_id]
     ).fetchall()
     return {key: "done" if ok else "error" for key, ok in rows}
 
