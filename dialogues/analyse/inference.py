@@ -161,9 +161,7 @@ class Contrast:
 MCNEMAR = "exact McNemar (binomial test on discordant pairs)"
 
 
-def paired_binary(
-    pairs: pd.DataFrame, *, seed: int = SEED, level: float = LEVEL
-) -> dict[str, Any]:
+def paired_binary(pairs: pd.DataFrame, *, seed: int = SEED, level: float = LEVEL) -> dict[str, Any]:
     """Exact McNemar and a cluster-bootstrap interval of mean(b) − mean(a).
 
     `pairs` has columns a, b (0/1) and the CLUSTER columns; one row per matched pair.

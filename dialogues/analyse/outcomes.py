@@ -64,9 +64,7 @@ def outcomes(raw: pd.DataFrame, labels: LabelSet = DEFAULT) -> pd.DataFrame:
     out["label"] = read
     out["y"] = [np.nan if x is None else float(x in labels.positive) for x in read]
     out["engaged"] = [
-        np.nan
-        if x is None
-        else float(x == engaged if engaged else x not in labels.positive)
+        np.nan if x is None else float(x == engaged if engaged else x not in labels.positive)
         for x in read
     ]
     return out.reindex(columns=list(COLUMNS))
