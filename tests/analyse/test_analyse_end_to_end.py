@@ -102,3 +102,30 @@ def test_rates_are_per_prompt_set_with_clusters_and_architecture_says_why_not(an
     arch = result["architecture"]
     assert arch["identifiable"] is False and "family" in arch["reason"]
     assert arch["terms"] == []
+
+
+def test_report_writes_its_files_and_opens_in_a_browser_with_its_figures(analysed, tmp_path, page):
+    archive, result = analysed
+    out = tmp_path / "report"
+    done = CliRunner().invoke(cli, ["--archive", str(archive), "report", "--out", str(out)])
+    assert done.exit_code == 0, done.output
+    names = {p.name for p in out.iterdir()}
+    assert {"report.md", "report.html", "rates.csv", "contrasts.csv"} <= names
+    assert "openai/loopa: warm − cold" in (out / "report.md").read_text()
+    page.goto((out / "report.html").as_uri())
+    page.wait_for_selector("#fig-contrasts .main-svg")
+    assert page.locator(".js-plotly-plot").count() == 2
+    # every contrast with an estimate is a point with an error bar in the forest plot
+    dots = page.locator("#fig-contrasts .scatterlayer .point").count()
+    assert dots == sum(c["estimate"] is not None for c in result["contrasts"])
+
+
+def test_bad_options_are_one_line_and_exit_2(analysed):
+    archive, _ = analysed
+    done = CliRunner().invoke(cli, ["--archive", str(archive), "analyse", "--metric", "speed"])
+    assert done.exit_code == 2 and "--metric" in done.output
+    done = CliRunner().invoke(cli, ["plan-power", "--baseline", "0.9", "--effect", "0.2",
+                                    "--prompts", "30"])  # fmt: skip
+    assert done.exit_code == 2 and done.output.strip() == (
+        "error: --baseline + --effect must be strictly between 0 and 1, got 1.1"
+    )
