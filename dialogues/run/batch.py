@@ -42,6 +42,7 @@ class BatchOptions:
     as_json: bool = False
     quiet: bool = False
     run_id_file: Path | None = None  # the run id is written here once the run exists
+    explicit: tuple[str, ...] = ()  # parameters given on the command line: they beat models.toml
 
 
 def providers_for(
@@ -89,8 +90,8 @@ def _start(archive: Path, opts: BatchOptions) -> tuple[str | runner.NewRun, dict
         raise UserError("give at least one --model")
     prompt_set = prompts.load(opts.prompt_ref)
     warmup = prompts.load(opts.warmup) if opts.condition in ("warm", "both") else None
-    providers = providers_for(list(dict.fromkeys(opts.model_refs)), opts.models_file,
-                              opts.api_base)  # fmt: skip
+    refs = list(dict.fromkeys(opts.model_refs))
+    providers = providers_for(refs, opts.models_file, opts.api_base)
     request = runner.RunRequest(
         prompt_set=prompt_set,
         models=[p.info for p in providers.values()],
@@ -105,6 +106,8 @@ def _start(archive: Path, opts: BatchOptions) -> tuple[str | runner.NewRun, dict
         warmup=warmup,
         system_prompt=opts.system_prompt,
         api_base=opts.api_base,
+        model_params=registry.model_params(refs, opts.models_file),
+        explicit=opts.explicit,
     )
     return runner.record_run(archive, request), providers
 
