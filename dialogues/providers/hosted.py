@@ -293,6 +293,10 @@ class HostedProvider:
             kwargs["seed"] = params.seed
         if params.reasoning_effort is not None:
             kwargs["reasoning_effort"] = params.reasoning_effort
+            if self.backend.startswith("lm_studio/"):
+                # litellm's map says LM Studio takes no reasoning_effort; its server does
+                # (for reasoning models), so let the one parameter through as given.
+                kwargs["allowed_openai_params"] = ["reasoning_effort"]
         if params.top_p is not None:
             kwargs["top_p"] = params.top_p
         for name, value in params.options:  # checked against this back end in models.toml
