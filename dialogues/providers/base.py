@@ -24,6 +24,7 @@ class GenParams:
     max_tokens: int = 256
     timeout_s: float = 120.0
     think: bool | None = None  # ask reasoning models to think (Ollama's think=True)
+    reasoning_effort: str | None = None  # 'none' … 'high', for back ends that take it
 
 
 @dataclass

@@ -268,6 +268,8 @@ class HostedProvider:
         }
         if params.seed is not None:
             kwargs["seed"] = params.seed
+        if params.reasoning_effort is not None:
+            kwargs["reasoning_effort"] = params.reasoning_effort
         if self.api_base:
             kwargs["api_base"] = self.api_base
         key = _env_key(self.backend, self.api_key_env, self.api_base)

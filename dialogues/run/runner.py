@@ -8,14 +8,16 @@ from __future__ import annotations
 import asyncio
 import functools
 import getpass
+import os
 import threading
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
+from dialogues.domain import conditions as conds
 from dialogues.domain.errors import UserError
 from dialogues.domain.prompts import PromptSet
 from dialogues.providers.base import (
@@ -37,7 +39,10 @@ SKIPPED = "skipped: an earlier turn of this conversation failed"
 
 @dataclass
 class RunRequest:
-    """What a researcher asks for: a prompt set × models × condition × repeats, and parameters."""
+    """What a researcher asks for: a prompt set × models × conditions × repeats, and parameters.
+
+    `conditions` wins over the older `condition` ('cold' | 'warm' | 'both', warm with `warmup`).
+    """
 
     prompt_set: PromptSet
     models: list[ModelInfo]
@@ -53,6 +58,12 @@ class RunRequest:
     system_prompt: str | None = None
     attempts: int = 4
     api_base: str | None = None
+    conditions: tuple[conds.Condition, ...] = ()
+    order: str = "random"
+    order_seed: int | None = None
+    """Seed of the random order; None draws one, which is stored with the run."""
+    blind_required: bool = False
+    """Annotators see this run's responses only blind."""
 
 
 @dataclass
@@ -117,24 +128,28 @@ def create_run(archive: Path, req: RunRequest) -> str:
 
 def record_run(archive: Path, req: RunRequest) -> NewRun:
     """create_run, keeping the plan and the connection for `execute`."""
-    plans = planning.build(
-        req.prompt_set, [m.id for m in req.models], req.condition, req.repeats, req.warmup
-    )
+    chosen = req.conditions or planning.conditions_for(req.condition, req.warmup)
+    order_seed = req.order_seed
+    if order_seed is None and req.order == "random":
+        order_seed = int.from_bytes(os.urandom(4), "big")
+    plans = planning.build(req.prompt_set, [m.id for m in req.models], chosen, req.repeats,
+                           order=req.order, order_seed=order_seed)  # fmt: skip
+    prefixes = list({c.prefix.version_hash: c.prefix for c in chosen if c.prefix}.values())
     run = records.RunRecord(
         id=records.new_id(),
         name=req.name,
         kind="batch",
         set_id=req.prompt_set.id,
         set_hash=req.prompt_set.version_hash,
-        condition=req.condition,
+        condition=",".join(c.name for c in chosen),
         repeats=req.repeats,
         temperature=req.temperature,
         seed=req.seed,
         max_tokens=req.max_tokens,
         concurrency=req.concurrency,
         total_cells=planning.total_calls(plans),
-        warmup_set_id=req.warmup.id if req.warmup else None,
-        warmup_set_hash=req.warmup.version_hash if req.warmup else None,
+        warmup_set_id=prefixes[0].id if prefixes else None,
+        warmup_set_hash=prefixes[0].version_hash if prefixes else None,
         created_by=_user(),
         params={
             "models": [m.id for m in req.models],
@@ -142,6 +157,11 @@ def record_run(archive: Path, req: RunRequest) -> NewRun:
             "timeout_s": req.timeout_s,
             "attempts": req.attempts,
             "api_base": req.api_base,
+            # each condition as it was defined, so the run replays from the archive alone
+            "conditions": [{**c.definition(), "hash": c.version_hash} for c in chosen],
+            "order": req.order,
+            "order_seed": order_seed,
+            "blind_required": req.blind_required,
         },
     )
     db = open_connection(archive)
@@ -150,8 +170,8 @@ def record_run(archive: Path, req: RunRequest) -> NewRun:
         for m in req.models:
             records.save_model(db, m)
         records.save_prompt_set(db, req.prompt_set)
-        if req.warmup:
-            records.save_prompt_set(db, req.warmup)
+        for prefix in prefixes:
+            records.save_prompt_set(db, prefix)
         records.create_run(db, run)
         db.execute("COMMIT")
     except BaseException:
@@ -174,13 +194,22 @@ def _run_plans(
     run = records.get_run(db, run_id)
     if run is None:
         raise KeyError(run_id)
+    params = run.params or {}
     prompt_set = records.load_prompt_set(db, run.set_id or "", run.set_hash or "")
     warmup = (
         records.load_prompt_set(db, run.warmup_set_id, run.warmup_set_hash or "")
         if run.warmup_set_id
         else None
     )
-    for wanted, ps in ((run.set_hash, prompt_set), (run.warmup_set_hash, warmup)):
+    stored = params.get("conditions")
+    chosen = (
+        _stored_conditions(db, stored)
+        if stored
+        else planning.conditions_for(run.condition or "cold", warmup)
+    )
+    checks = [(run.set_hash, prompt_set)]
+    checks += [(c.prefix.version_hash, c.prefix) for c in chosen if c.prefix is not None]
+    for wanted, ps in checks:
         if ps is not None and ps.version_hash != wanted:
             # Only some of the set's prompts are stored: planning would quietly drop cells.
             raise UserError(
@@ -188,12 +217,27 @@ def _run_plans(
                 f"{ps.id}@{wanted}, so the run cannot be planned again "
                 "(an archive rebuilt from a JSONL export older than this version?); nothing was run"
             )
-    models = list((run.params or {}).get("models", []))
-    plans = planning.build(prompt_set, models, run.condition or "cold", run.repeats or 1, warmup)
-    only = (run.params or {}).get("conv_keys")
+    models = list(params.get("models", []))
+    # Runs from before conditions were data ran in the fixed order.
+    plans = planning.build(prompt_set, models, chosen, run.repeats or 1,
+                           order=params.get("order") or "fixed",
+                           order_seed=params.get("order_seed"))  # fmt: skip
+    only = params.get("conv_keys")
     if only:  # a rerun replays chosen conversations of the original plan, keys and seeds intact
         plans = [p for p in plans if p.conv_key in only]
     return run, plans
+
+
+def _stored_conditions(
+    db: duckdb.DuckDBPyConnection, stored: list[dict[str, Any]]
+) -> tuple[conds.Condition, ...]:
+    """A run's conditions as it recorded them, prefix sets read from the archive."""
+    out = []
+    for data in stored:
+        prefix = data.get("prefix")
+        ps = records.load_prompt_set(db, prefix["id"], prefix["version_hash"]) if prefix else None
+        out.append(conds.from_definition(data, ps))
+    return tuple(out)
 
 
 async def execute(
@@ -325,7 +369,7 @@ async def _converse(ctx: _Context, provider: Provider, p: planning.ConversationP
     if conv_id is None:
         conv_id = ctx.state.conversations[p.conv_key] = records.new_id()
     stored = {row["seq"]: row for row in ctx.state.histories.get(conv_id, [])}
-    system = (run.params or {}).get("system_prompt")
+    system = p.system_prompt or (run.params or {}).get("system_prompt")
     sent: list[Message] = [{"role": "system", "content": system}] if system else []
     gen = GenParams(
         temperature=run.temperature if run.temperature is not None else 0.7,
@@ -333,13 +377,15 @@ async def _converse(ctx: _Context, provider: Provider, p: planning.ConversationP
         max_tokens=run.max_tokens or 256,
         timeout_s=float((run.params or {}).get("timeout_s") or 120.0),
     )
+    if p.overrides:  # the condition's own parameters
+        gen = replace(gen, **dict(p.overrides))
     failed = False
     for i, turn in enumerate(p.turns):
         user_seq, reply_seq = 2 * i + 1, 2 * i + 2
         outcome = ctx.state.outcomes.get(turn.cell_key)
         if outcome == "done":
             sent += [
-                {"role": "user", "content": turn.prompt.content},
+                {"role": "user", "content": turn.text},
                 {"role": "assistant", "content": stored[reply_seq]["content"] or ""},
             ]
             continue
@@ -356,7 +402,7 @@ async def _converse(ctx: _Context, provider: Provider, p: planning.ConversationP
         if user_seq not in stored:
             rows["messages"] = [_user_row(conv_id, user_seq, turn)]
             stored[user_seq] = rows["messages"][0]
-        request = [*sent, {"role": "user", "content": turn.prompt.content}]
+        request = [*sent, {"role": "user", "content": turn.text}]
         if failed:
             reply_row = _error_row(conv_id, reply_seq, attempt, turn, provider, SKIPPED, "skipped")
         else:
@@ -442,7 +488,7 @@ def _user_row(conv_id: str, seq: int, turn: planning.Turn) -> dict[str, Any]:
         "cell_key": None,
         "prompt_key": turn.prompt.key,
         "prompt_hash": turn.prompt.content_hash,
-        "content": turn.prompt.content,
+        "content": turn.text,
         # The reply's columns too, empty: rows of one shape go in one INSERT per commit.
         **dict.fromkeys(_REPLY_ONLY),
     }
