@@ -92,8 +92,14 @@ def models(ctx: click.Context, as_json: bool) -> None:
 @cli.command()
 @click.option("--prompts", "prompt_ref", help="Prompt-set id (file stem in prompts/) or path.")
 @click.option("--model", "model_refs", multiple=True, help="Model (repeatable).")
-@click.option("--condition", type=click.Choice(["cold", "warm", "both"]), default="cold")
-@click.option("--warmup", default="warmup-default", show_default=True, help="Warm-up set.")
+@click.option("--condition", "conditions", multiple=True, default=("cold",), show_default=True,
+              help="Condition name (prompts/conditions/) or YAML file (repeatable; both = cold "
+                   "and warm).")  # fmt: skip
+@click.option("--warmup", default=None, help="Warm-up set replacing each condition's own.")
+@click.option("--order", type=click.Choice(["random", "fixed"]), default="random",
+              show_default=True, help="Cell order: seeded random, or repeat→prompt→condition→model.")  # fmt: skip
+@click.option("--order-seed", type=int, default=None, help="Seed of the random order.")
+@click.option("--blind-required", is_flag=True, help="Annotators see this run only blind.")
 @click.option("--repeats", type=click.IntRange(1), default=1, show_default=True)
 @click.option("--concurrency", type=click.IntRange(1), default=4, show_default=True)
 @click.option("--temperature", type=float, default=0.7, show_default=True)
