@@ -216,8 +216,23 @@ def m004_model_edits(db: duckdb.DuckDBPyConnection) -> None:
     db.execute("ALTER TABLE models ADD COLUMN edited_json JSON")
 
 
+def m009_overlap_designs(db: duckdb.DuckDBPyConnection) -> None:
+    """A study's overlap design: how many items every annotator codes; the latest row holds."""
+    db.execute(
+        """
+        CREATE TABLE overlap_designs (
+            id TEXT PRIMARY KEY,
+            size INTEGER NOT NULL,          -- items every annotator gets (0 = no shared set)
+            set_ids_json JSON,              -- prompt sets the shared items come from (null: all)
+            seed TEXT NOT NULL,             -- picks the shared items, so they stay the same
+            created_at TIMESTAMP DEFAULT current_timestamp
+        )
+        """
+    )
+
+
 MIGRATIONS: list[Migration] = [
-    m001_initial, m002_annotations, m003_dialogue_state, m004_model_edits,
+    m001_initial, m002_annotations, m003_dialogue_state, m004_model_edits, m009_overlap_designs,
 ]  # fmt: skip
 
 
