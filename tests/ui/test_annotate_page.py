@@ -7,8 +7,10 @@ from typing import Any
 
 import pytest
 from annotate_seed import OTHER, SECRET, seed
+from sklearn.metrics import cohen_kappa_score
 from streamlit.testing.v1 import AppTest
 
+from dialogues.analyse import agreement
 from dialogues.annotate import annotations as ann
 from dialogues.store import connect
 
@@ -115,5 +117,12 @@ def test_agreement_page_shows_pairs_and_false_positives(seeded: Path) -> None:
     assert not at.exception, at.exception
     text = rendered(at)
     assert "human:alice" in text and "human:bob" in text
+    (pairs,) = [d.value for d in at.dataframe][:1]
+    expected = cohen_kappa_score(["engagement"] * 16,
+                                 ["deflection" if i % 4 else "engagement" for i in range(16)])  # fmt: skip
+    assert pairs["kappa"][0] == f"{expected:.2f}" and pairs["n"][0] == 16
+    assert pairs["reading"][0] == agreement.kappa_reading(expected)
+    assert any("fewer than 20 items" in w.value for w in at.warning)  # n = 16
+    assert any("16 responses have labels from two or more" in m.value for m in at.markdown)
     at.selectbox(key="agr_fp_source").set_value("human:bob").run()
     assert any("12 responses the reference says engage" in c.value for c in at.caption)
