@@ -443,3 +443,28 @@ def item(db: duckdb.DuckDBPyConnection, message_id: str, *, blind: bool = True) 
         run_id=None if blind else head.get("run_id"),
         condition=head.get("condition"),
     )  # fmt: skip
+
+
+def labels_of(
+    db: duckdb.DuckDBPyConnection, message_ids: list[str], target: str = "answer"
+) -> dict[str, dict[str, str]]:
+    """message id → {source: label}: people's current labels and taggers' tags, for a few ids."""
+    if not message_ids:
+        return {}
+    marks = ", ".join("?" for _ in message_ids)
+    rows = db.execute(
+        f"""
+        SELECT message_id, CASE WHEN annotator = '{ADJUDICATED}' THEN annotator
+                                ELSE '{HUMAN_PREFIX}' || annotator END AS source, label
+        FROM ({CURRENT_SQL}) WHERE target = ? AND label IS NOT NULL AND message_id IN ({marks})
+        UNION ALL
+        SELECT message_id, '{TAGGER_PREFIX}' || tagger_id, label FROM tags
+        WHERE target = ? AND message_id IN ({marks})
+        ORDER BY 1, 2
+        """,
+        [target, *message_ids, target, *message_ids],
+    ).fetchall()
+    out: dict[str, dict[str, str]] = {}
+    for message_id, source, label in rows:
+        out.setdefault(message_id, {})[source] = label
+    return out
