@@ -8,7 +8,7 @@ so switching the name never opens another person's work.
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import Any, Literal
 
 import streamlit as st
 
@@ -19,7 +19,9 @@ from dialogues.store import connect
 from dialogues.ui import common
 
 KIND_TITLES = {"primary": "Markers", "secondary": "Secondary markers", "anti": "Anti-markers"}
-KEEP = "session"  # annotator name, mode and queue filters survive a visit to another page
+KEEP: Literal["session"] = (
+    "session"  # annotator name, mode and queue filters survive a visit to another page
+)
 
 
 def session_setup() -> tuple[str, bool, ann.QueueFilter]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 import streamlit as st
@@ -16,7 +16,7 @@ PAGE_SIZES = [25, 50, 100, 200]
 # The columns a reader scans first come first, so a narrow window still shows them.
 TABLE_COLUMNS = ["model", "prompt_key", "preview", "condition", "repeat", "state", "set_id",
                  "phase", "attempt", "tokens_out", "finish_reason", "created_at", "run_id"]  # fmt: skip
-KEEP = "session"  # filters survive a visit to another page
+KEEP: Literal["session"] = "session"  # filters survive a visit to another page
 
 
 def choose_filters(options: dict[str, list[Any]]) -> queries.TranscriptFilter:
