@@ -300,3 +300,16 @@ def test_agreement_report_narrowed_to_one_run_matches_sklearn_on_that_run(seeded
     expected = cohen_kappa_score([a_labels[m] for m in mine], [b_labels[m] for m in mine])
     assert pair["kappa"] == pytest.approx(expected, abs=1e-12)
     assert none["pairs"][0]["n"] == 20  # both runs answer the one prompt set
+
+
+def test_tagging_with_progress_saves_slice_by_slice(seeded, monkeypatch) -> None:
+    archive, ids = seeded
+    monkeypatch.setattr(autotag, "PROGRESS_STEP", 7)
+    with connect(archive) as db:
+        assert autotag.count_untagged(db, HEURISTIC) == len(ids["answers"]) == 20
+    seen: list[tuple[str, int, int]] = []
+    (summary,) = autotag.tag_archive(archive, HEURISTIC, progress=lambda *a: seen.append(a))
+    assert seen == [("answer", 7, 20), ("answer", 14, 20), ("answer", 20, 20)]
+    assert summary.tagged == 20 and count(archive, "tags") == 20
+    with connect(archive) as db:
+        assert autotag.count_untagged(db, HEURISTIC) == 0
