@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import click
+from click.core import ParameterSource
 
 from dialogues.domain import config, prompts
 from dialogues.domain.errors import ArchiveError, UserError
@@ -91,8 +92,14 @@ def models(ctx: click.Context, as_json: bool) -> None:
 @cli.command()
 @click.option("--prompts", "prompt_ref", help="Prompt-set id (file stem in prompts/) or path.")
 @click.option("--model", "model_refs", multiple=True, help="Model (repeatable).")
-@click.option("--condition", type=click.Choice(["cold", "warm", "both"]), default="cold")
-@click.option("--warmup", default="warmup-default", show_default=True, help="Warm-up set.")
+@click.option("--condition", "conditions", multiple=True, default=("cold",), show_default=True,
+              help="Condition name (prompts/conditions/) or YAML file (repeatable; both = cold "
+                   "and warm).")  # fmt: skip
+@click.option("--warmup", default=None, help="Warm-up set replacing each condition's own.")
+@click.option("--order", type=click.Choice(["random", "fixed"]), default="random",
+              show_default=True, help="Cell order: seeded random, or repeat→prompt→condition→model.")  # fmt: skip
+@click.option("--order-seed", type=int, default=None, help="Seed of the random order.")
+@click.option("--blind-required", is_flag=True, help="Annotators see this run only blind.")
 @click.option("--repeats", type=click.IntRange(1), default=1, show_default=True)
 @click.option("--concurrency", type=click.IntRange(1), default=4, show_default=True)
 @click.option("--temperature", type=float, default=0.7, show_default=True)
@@ -118,7 +125,9 @@ def run(ctx: click.Context, **opts: Any) -> None:
     from dialogues.run import batch
 
     archive = archive_of(ctx)
-    request = batch.BatchOptions(models_file=ctx.obj["models_file"], **opts)
+    given = ("temperature", "max_tokens", "seed")
+    explicit = tuple(k for k in given if ctx.get_parameter_source(k) is ParameterSource.COMMANDLINE)
+    request = batch.BatchOptions(models_file=ctx.obj["models_file"], explicit=explicit, **opts)
     summary = asyncio.run(batch.run(archive, request, progress=not opts["quiet"]))
     out = {"run": summary.run_id, "total": summary.total, "done": summary.done,
            "errors": summary.errors,
