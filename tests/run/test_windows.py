@@ -102,6 +102,27 @@ def test_a_prompt_that_cannot_fit_is_a_context_error_on_its_cell(ollama, archive
     assert third["tokens_in"] == json.loads(third["raw_json"])["prompt_eval_count"]
 
 
+def test_turns_the_server_dropped_are_caught_by_the_prompt_count_alone(ollama, archive, tmp_path):
+    prompts = tmp_path / "three.yaml"
+    body = ("What do you make of this? " * 13)[:320]  # 84 tokens to the fake
+    prompts.write_text(
+        "id: three\ntitle: Three\nmode: conversation\nprompts:\n"
+        + "".join(f"  - id: p{i}\n    text: '{body}'\n" for i in (1, 2, 3)),
+        encoding="utf-8",
+    )
+    text = LONG * 3
+    ollama.push(Answer(text[:2800]), Answer(text[:400]), Answer(text[:40]))  # 700, 100, 10
+    summary = run(archive, prompt_ref=str(prompts), model_refs=("ollama/tiny:1b",),
+                  max_tokens=720)  # fmt: skip
+    assert (summary.done, summary.errors) == (2, 1)
+    third = chats(ollama)[2]
+    assert third.kept == third.body["messages"][1:]  # the first question was dropped
+    row = replies(archive)[2]
+    assert row["error_kind"] == "context"
+    # prompt 976 + reply 10 is far from the 1024 window: only the shrunken count tells
+    assert row["error"].startswith("context: the server read 976 prompt tokens where the")
+
+
 def test_a_conversation_that_cannot_fit_at_all_is_refused_before_it_starts(ollama, archive):
     with pytest.raises(UserError) as caught:
         run(archive, prompt_ref="sei-battery", model_refs=("ollama/small:1b",),
