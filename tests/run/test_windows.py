@@ -212,3 +212,34 @@ def test_an_embedded_prompt_past_n_ctx_is_a_context_error():
     with pytest.raises(ProviderError) as caught:
         provider.chat_sync(message, GenParams(max_tokens=8, num_ctx=256))
     assert caught.value.kind == "context" and "context window of 256" in str(caught.value)
+
+
+def test_a_dialogue_keeps_one_window_per_side_and_each_models_settings(ollama, archive, tmp_path):
+    from dialogues.providers import registry
+    from dialogues.run import dialogue
+
+    models = toml(
+        tmp_path,
+        '[models.q]\nbackend = "ollama/qwen3:8b"\n[models.q.params]\ntop_p = 0.8\n'
+        'system = "You are side A."\n[models.l]\nbackend = "ollama/llama3.2:1b"\n',
+    )
+    setup = dialogue.DialogueSetup(a="q", b="l", rounds=3, opening="Shall we compare notes?",
+                                   max_tokens=700)  # fmt: skip
+    session = dialogue.run_dialogue(archive, setup, catalogue=registry.load_catalogue(models))
+    assert session.status != "error", session.stop_reason
+    sent = chats(ollama)
+    assert len(sent) == 6
+    by_model = {
+        m: [r.body for r in sent if r.body["model"] == m] for m in ("qwen3:8b", "llama3.2:1b")
+    }
+    windows = session.setup.windows
+    for side, model in (("a", "qwen3:8b"), ("b", "llama3.2:1b")):
+        assert {b["options"]["num_ctx"] for b in by_model[model]} == {windows[side]}
+    assert all(b["options"]["top_p"] == 0.8 for b in by_model["qwen3:8b"])
+    assert all("top_p" not in b["options"] for b in by_model["llama3.2:1b"])
+    assert by_model["qwen3:8b"][0]["messages"][0] == {
+        "role": "system",
+        "content": "You are side A.",
+    }
+    assert all(r.kept == r.body["messages"] for r in sent)  # ~600-token replies, nothing cut
+    assert any(fit(r.body["messages"], ollama.window)[0] != r.kept for r in sent)
