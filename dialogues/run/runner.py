@@ -8,14 +8,16 @@ from __future__ import annotations
 import asyncio
 import functools
 import getpass
+import os
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
+from dialogues.domain import conditions as conds
 from dialogues.domain.errors import UserError
 from dialogues.domain.prompts import PromptSet
 from dialogues.providers import context, gguf
@@ -39,7 +41,10 @@ SKIPPED = "skipped: an earlier turn of this conversation failed"
 
 @dataclass
 class RunRequest:
-    """What a researcher asks for: a prompt set × models × condition × repeats, and parameters."""
+    """What a researcher asks for: a prompt set × models × conditions × repeats, and parameters.
+
+    `conditions` wins over the older `condition` ('cold' | 'warm' | 'both', warm with `warmup`).
+    """
 
     prompt_set: PromptSet
     models: list[ModelInfo]
@@ -59,6 +64,12 @@ class RunRequest:
     """Each model's [models.NAME.params] from models.toml, recorded with the run."""
     explicit: tuple[str, ...] = ()
     """GenParams fields set explicitly on the command line: they win over model params."""
+    conditions: tuple[conds.Condition, ...] = ()
+    order: str = "random"
+    order_seed: int | None = None
+    """Seed of the random order; None draws one, which is stored with the run."""
+    blind_required: bool = False
+    """Annotators see this run's responses only blind."""
 
 
 @dataclass
@@ -123,9 +134,13 @@ def create_run(archive: Path, req: RunRequest) -> str:
 
 def record_run(archive: Path, req: RunRequest) -> NewRun:
     """create_run, keeping the plan and the connection for `execute`."""
-    plans = planning.build(
-        req.prompt_set, [m.id for m in req.models], req.condition, req.repeats, req.warmup
-    )
+    chosen = req.conditions or planning.conditions_for(req.condition, req.warmup)
+    order_seed = req.order_seed
+    if order_seed is None and req.order == "random":
+        order_seed = int.from_bytes(os.urandom(4), "big")
+    plans = planning.build(req.prompt_set, [m.id for m in req.models], chosen, req.repeats,
+                           order=req.order, order_seed=order_seed)  # fmt: skip
+    prefixes = list({c.prefix.version_hash: c.prefix for c in chosen if c.prefix}.values())
     windows = plan_windows(req, plans)  # refuses a conversation that cannot fit, before any write
     run = records.RunRecord(
         id=records.new_id(),
@@ -133,15 +148,15 @@ def record_run(archive: Path, req: RunRequest) -> NewRun:
         kind="batch",
         set_id=req.prompt_set.id,
         set_hash=req.prompt_set.version_hash,
-        condition=req.condition,
+        condition=",".join(c.name for c in chosen),
         repeats=req.repeats,
         temperature=req.temperature,
         seed=req.seed,
         max_tokens=req.max_tokens,
         concurrency=req.concurrency,
         total_cells=planning.total_calls(plans),
-        warmup_set_id=req.warmup.id if req.warmup else None,
-        warmup_set_hash=req.warmup.version_hash if req.warmup else None,
+        warmup_set_id=prefixes[0].id if prefixes else None,
+        warmup_set_hash=prefixes[0].version_hash if prefixes else None,
         created_by=_user(),
         params={
             "models": [m.id for m in req.models],
@@ -152,6 +167,11 @@ def record_run(archive: Path, req: RunRequest) -> NewRun:
             "model_params": req.model_params,
             "explicit": list(req.explicit),
             "windows": windows,
+            # each condition as it was defined, so the run replays from the archive alone
+            "conditions": [{**c.definition(), "hash": c.version_hash} for c in chosen],
+            "order": req.order,
+            "order_seed": order_seed,
+            "blind_required": req.blind_required,
         },
     )
     db = open_connection(archive)
@@ -160,8 +180,8 @@ def record_run(archive: Path, req: RunRequest) -> NewRun:
         for m in req.models:
             records.save_model(db, m)
         records.save_prompt_set(db, req.prompt_set)
-        if req.warmup:
-            records.save_prompt_set(db, req.warmup)
+        for prefix in prefixes:
+            records.save_prompt_set(db, prefix)
         records.create_run(db, run)
         db.execute("COMMIT")
     except BaseException:
@@ -190,12 +210,13 @@ def plan_windows(req: RunRequest, plans: list[planning.ConversationPlan]) -> dic
     for info in req.models:
         gen = model_gen(base, info.id, run_params)
         own = req.model_params.get(info.id) or {}
-        system = req.system_prompt or own.get("system")
         needs = [
-            context.need(p.conv_key, _sent_texts(system, p), len(p.turns), gen.max_tokens)
+            context.need(p.conv_key, _sent_texts(p.system_prompt or req.system_prompt
+                                                 or own.get("system"), p),
+                         len(p.turns), dict(p.overrides).get("max_tokens", gen.max_tokens))
             for p in plans
             if p.model_id == info.id
-        ]
+        ]  # fmt: skip
         if not needs:
             continue
         widest = max(needs, key=lambda n: n.high)
@@ -228,7 +249,7 @@ def _limit(info: ModelInfo, own: dict[str, Any]) -> tuple[int | None, str]:
 
 def _sent_texts(system: str | None, p: planning.ConversationPlan) -> list[str]:
     """Every text the conversation sends, system prompt first."""
-    return ([system] if system else []) + [t.prompt.content for t in p.turns]
+    return ([system] if system else []) + [t.text for t in p.turns]
 
 
 def run_plans(
@@ -245,13 +266,22 @@ def _run_plans(
     run = records.get_run(db, run_id)
     if run is None:
         raise KeyError(run_id)
+    params = run.params or {}
     prompt_set = records.load_prompt_set(db, run.set_id or "", run.set_hash or "")
     warmup = (
         records.load_prompt_set(db, run.warmup_set_id, run.warmup_set_hash or "")
         if run.warmup_set_id
         else None
     )
-    for wanted, ps in ((run.set_hash, prompt_set), (run.warmup_set_hash, warmup)):
+    stored = params.get("conditions")
+    chosen = (
+        _stored_conditions(db, stored)
+        if stored
+        else planning.conditions_for(run.condition or "cold", warmup)
+    )
+    checks = [(run.set_hash, prompt_set)]
+    checks += [(c.prefix.version_hash, c.prefix) for c in chosen if c.prefix is not None]
+    for wanted, ps in checks:
         if ps is not None and ps.version_hash != wanted:
             # Only some of the set's prompts are stored: planning would quietly drop cells.
             raise UserError(
@@ -259,12 +289,27 @@ def _run_plans(
                 f"{ps.id}@{wanted}, so the run cannot be planned again "
                 "(an archive rebuilt from a JSONL export older than this version?); nothing was run"
             )
-    models = list((run.params or {}).get("models", []))
-    plans = planning.build(prompt_set, models, run.condition or "cold", run.repeats or 1, warmup)
-    only = (run.params or {}).get("conv_keys")
+    models = list(params.get("models", []))
+    # Runs from before conditions were data ran in the fixed order.
+    plans = planning.build(prompt_set, models, chosen, run.repeats or 1,
+                           order=params.get("order") or "fixed",
+                           order_seed=params.get("order_seed"))  # fmt: skip
+    only = params.get("conv_keys")
     if only:  # a rerun replays chosen conversations of the original plan, keys and seeds intact
         plans = [p for p in plans if p.conv_key in only]
     return run, plans
+
+
+def _stored_conditions(
+    db: duckdb.DuckDBPyConnection, stored: list[dict[str, Any]]
+) -> tuple[conds.Condition, ...]:
+    """A run's conditions as it recorded them, prefix sets read from the archive."""
+    out = []
+    for data in stored:
+        prefix = data.get("prefix")
+        ps = records.load_prompt_set(db, prefix["id"], prefix["version_hash"]) if prefix else None
+        out.append(conds.from_definition(data, ps))
+    return tuple(out)
 
 
 async def execute(
@@ -397,7 +442,7 @@ async def _converse(ctx: _Context, provider: Provider, p: planning.ConversationP
         conv_id = ctx.state.conversations[p.conv_key] = records.new_id()
     stored = {row["seq"]: row for row in ctx.state.histories.get(conv_id, [])}
     own = ((run.params or {}).get("model_params") or {}).get(p.model_id) or {}
-    system = (run.params or {}).get("system_prompt") or own.get("system")
+    system = p.system_prompt or (run.params or {}).get("system_prompt") or own.get("system")
     sent: list[Message] = [{"role": "system", "content": system}] if system else []
     gen = GenParams(
         temperature=run.temperature if run.temperature is not None else 0.7,
@@ -406,6 +451,9 @@ async def _converse(ctx: _Context, provider: Provider, p: planning.ConversationP
         timeout_s=float((run.params or {}).get("timeout_s") or 120.0),
     )
     gen = model_gen(gen, p.model_id, run.params or {})
+    if p.overrides:  # the condition's own parameters; explicit command-line flags still win
+        keep = set((run.params or {}).get("explicit") or ())
+        gen = replace(gen, **{k: v for k, v in p.overrides if k not in keep})
     size = gen.num_ctx or provider.info.context_length
     floor: int | None = None  # the least the next prompt holds, from the last reply's counts
     failed = False
@@ -414,7 +462,7 @@ async def _converse(ctx: _Context, provider: Provider, p: planning.ConversationP
         outcome = ctx.state.outcomes.get(turn.cell_key)
         if outcome == "done":
             sent += [
-                {"role": "user", "content": turn.prompt.content},
+                {"role": "user", "content": turn.text},
                 {"role": "assistant", "content": stored[reply_seq]["content"] or ""},
             ]
             floor = _floor(stored[reply_seq])
@@ -432,7 +480,7 @@ async def _converse(ctx: _Context, provider: Provider, p: planning.ConversationP
         if user_seq not in stored:
             rows["messages"] = [_user_row(conv_id, user_seq, turn)]
             stored[user_seq] = rows["messages"][0]
-        request = [*sent, {"role": "user", "content": turn.prompt.content}]
+        request = [*sent, {"role": "user", "content": turn.text}]
         if failed:
             reply_row = _error_row(conv_id, reply_seq, attempt, turn, provider, SKIPPED, "skipped")
         else:
@@ -537,7 +585,7 @@ def _user_row(conv_id: str, seq: int, turn: planning.Turn) -> dict[str, Any]:
         "cell_key": None,
         "prompt_key": turn.prompt.key,
         "prompt_hash": turn.prompt.content_hash,
-        "content": turn.prompt.content,
+        "content": turn.text,
         # The reply's columns too, empty: rows of one shape go in one INSERT per commit.
         **dict.fromkeys(_REPLY_ONLY),
     }

@@ -216,8 +216,16 @@ def m004_model_edits(db: duckdb.DuckDBPyConnection) -> None:
     db.execute("ALTER TABLE models ADD COLUMN edited_json JSON")
 
 
+def m006_instruments(db: duckdb.DuckDBPyConnection) -> None:
+    """Which rubric instrument (id and version) a judgement's rubric scores follow."""
+    # NULL on rows older than this step: their rubric is the SEI, the only instrument then.
+    for table in ("annotations", "tags"):
+        db.execute(f"ALTER TABLE {table} ADD COLUMN instrument_id TEXT")
+        db.execute(f"ALTER TABLE {table} ADD COLUMN instrument_version TEXT")
+
+
 MIGRATIONS: list[Migration] = [
-    m001_initial, m002_annotations, m003_dialogue_state, m004_model_edits,
+    m001_initial, m002_annotations, m003_dialogue_state, m004_model_edits, m006_instruments,
 ]  # fmt: skip
 
 
