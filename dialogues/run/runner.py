@@ -11,7 +11,7 @@ import getpass
 import os
 import threading
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -485,7 +485,7 @@ async def _converse(ctx: _Context, provider: Provider, p: planning.ConversationP
             reply_row = _error_row(conv_id, reply_seq, attempt, turn, provider, SKIPPED, "skipped")
         else:
             reply_row = await _call(provider, request, gen, ctx, conv_id, reply_seq, attempt, turn,
-                                    (size, _plus(floor, turn.prompt.content)))  # fmt: skip
+                                    (size, _plus(floor, turn.text)))  # fmt: skip
         rows.setdefault("messages", []).append(reply_row)
         ctx.writer.submit(Batch(rows))
         ok = reply_row["error"] is None

@@ -64,7 +64,7 @@ def replies(archive: Path) -> list[dict]:
 
 def test_a_warm_sei_run_sends_one_window_that_fits_every_request(ollama, archive):
     summary = run(archive, prompt_ref="sei-battery", model_refs=("ollama/qwen3:8b",),
-                  condition="warm", max_tokens=1024)  # fmt: skip
+                  conditions=("warm",), max_tokens=1024)  # fmt: skip
     assert (summary.done, summary.errors) == (10, 0)
     sent = chats(ollama)
     windows = {r.body["options"]["num_ctx"] for r in sent}
@@ -126,7 +126,7 @@ def test_turns_the_server_dropped_are_caught_by_the_prompt_count_alone(ollama, a
 def test_a_conversation_that_cannot_fit_at_all_is_refused_before_it_starts(ollama, archive):
     with pytest.raises(UserError) as caught:
         run(archive, prompt_ref="sei-battery", model_refs=("ollama/small:1b",),
-            condition="warm", max_tokens=256)  # fmt: skip
+            conditions=("warm",), max_tokens=256)  # fmt: skip
     text = str(caught.value)
     assert text.startswith("model ollama/small:1b: conversation ollama/small:1b|warm|1 needs")
     assert "but the model holds 512 (context length from /api/show); nothing was run" in text
