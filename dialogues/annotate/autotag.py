@@ -22,7 +22,15 @@ import duckdb
 import pandas as pd
 
 from dialogues.annotate.annotations import TARGETS, probe_of
-from dialogues.annotate.tagging import HeuristicTagger, Tag, Tagger, rules_digest, tagger_id
+from dialogues.annotate.tagging import (
+    HeuristicTagger,
+    Tag,
+    Tagger,
+    no_answer,
+    no_answer_tag,
+    rules_digest,
+    tagger_id,
+)
 from dialogues.domain.prompts import sha256
 from dialogues.store import connect, transaction
 from dialogues.store.records import new_id, to_json
@@ -98,7 +106,8 @@ def untagged(
         )
     return db.execute(
         f"""
-        SELECT m.id AS message_id, coalesce({text}, '') AS text, m.phase, m.prompt_key {column}
+        SELECT m.id AS message_id, coalesce({text}, '') AS text, m.phase, m.prompt_key,
+               m.reasoning, m.finish_reason {column}
         FROM messages m JOIN conversations c ON c.id = m.conversation_id
         {join}
         WHERE m.role = 'assistant' AND m.error IS NULL AND {present} {run}
@@ -138,6 +147,34 @@ def _judge(tagger: Any, frame: pd.DataFrame) -> list[Tag | Exception]:
                                 frame["prompt_key"], strict=True)
     ]  # fmt: skip
     return list(asyncio.run(tagger.judge_many(items)))
+
+
+def _missing(target: str, frame: pd.DataFrame) -> list[str | None]:
+    """Per row, why the reply holds no answer (see tagging.no_answer), None when it has one."""
+    if target != "answer":
+        return [None] * len(frame)
+    return [no_answer(t, r if isinstance(r, str) else None, f if isinstance(f, str) else None)
+            for t, r, f in zip(frame["text"], frame["reasoning"], frame["finish_reason"],
+                               strict=True)]  # fmt: skip
+
+
+def _tag_frame(
+    tagger: Tagger, tid: str, target: str, todo: pd.DataFrame, workers: int | None
+) -> list[Any]:
+    """Tags for the rows: no_answer where there is no answer, the tagger's own elsewhere."""
+    missing = _missing(target, todo)
+    answered = todo[[m is None for m in missing]]
+    if answered.empty:
+        found: list[Any] = []
+    elif hasattr(tagger, "judge_many"):
+        found = _judge(tagger, answered)
+    elif hasattr(tagger, "tag_for"):  # the learned tagger: out-of-fold tags for its own labels
+        found = [tagger.tag_for(m, t) for m, t in zip(answered["message_id"], answered["text"],
+                                                        strict=True)]  # fmt: skip
+    else:
+        found = list(_heuristic(tagger, answered["text"].tolist(), workers))
+    it = iter(found)
+    return [no_answer_tag(m, tid) if m else next(it) for m in missing]
 
 
 def _frame(tid: str, target: str, frame: pd.DataFrame, tags: list[Any]) -> pd.DataFrame:
@@ -186,11 +223,7 @@ def tag_archive(
             todo = untagged(db, tid, target, run_id, questions=judge)
         summary = TagSummary(tid, target)
         if not todo.empty:
-            texts = todo["text"].tolist()
-            if judge:
-                tags: list[Any] = _judge(tagger, todo)
-            else:
-                tags = list(_heuristic(tagger, texts, workers))
+            tags = _tag_frame(tagger, tid, target, todo, workers)
             rows = _frame(tid, target, todo, tags)
             with transaction(archive) as db:
                 summary.tagged = insert_tags(db, rows)
