@@ -441,6 +441,7 @@ def tag(ctx: click.Context, auto: bool, tagger_name: str, train_on: tuple[str, .
     "--target", type=click.Choice(["answer", "reasoning"]), default="answer", show_default=True
 )
 @click.option("--divergence", is_flag=True, help="Add thinking-vs-answer divergence per model.")
+@click.option("--run", "run_ids", multiple=True, help="Only this run's responses (repeatable).")
 @click.option(
     "--n-boot",
     type=click.IntRange(0),
@@ -451,8 +452,8 @@ def tag(ctx: click.Context, auto: bool, tagger_name: str, train_on: tuple[str, .
 @click.option("--labels", "labels_file", default=None, help="Label-set TOML (default labels.toml).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
-def agreement(ctx: click.Context, reference: str, target: str, divergence: bool, n_boot: int,
-              labels_file: str | None, as_json: bool) -> None:  # fmt: skip
+def agreement(ctx: click.Context, reference: str, target: str, divergence: bool,
+              run_ids: tuple[str, ...], n_boot: int, labels_file: str | None, as_json: bool) -> None:  # fmt: skip
     """Agreement between annotators and of each tagger with a reference, with intervals."""
     from dialogues.analyse import agreement_report
     from dialogues.domain import labels
@@ -461,7 +462,7 @@ def agreement(ctx: click.Context, reference: str, target: str, divergence: bool,
     with connect(archive_of(ctx)) as db:
         report = agreement_report.agreement_report(
             db, reference, target=target, labels=labels.resolve(labels_file), n_boot=n_boot,
-            with_divergence=divergence,
+            with_divergence=divergence, runs=run_ids,
         )  # fmt: skip
     if as_json:
         print_json(report)

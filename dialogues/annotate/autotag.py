@@ -206,6 +206,23 @@ def insert_tags(db: duckdb.DuckDBPyConnection, rows: pd.DataFrame) -> int:
     return len(rows)
 
 
+def failure_reason(error: object) -> str:
+    """'call failed' when the judge never answered, else 'unparseable'."""
+    return "call failed" if str(error).startswith("judge call failed") else "unparseable"
+
+
+def record_failures(
+    db: duckdb.DuckDBPyConnection, tid: str, target: str, frame: pd.DataFrame, tags: list[Any]
+) -> int:
+    """Store the replies the tagger could not label, with why; returns how many."""
+    now = datetime.now(UTC).replace(tzinfo=None)
+    rows = [(new_id(), m, target, tid, failure_reason(t), str(t)[:500], now)
+            for m, t in zip(frame["message_id"], tags, strict=True) if not isinstance(t, Tag)]  # fmt: skip
+    if rows:
+        db.executemany("INSERT INTO tag_failures VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+    return len(rows)
+
+
 def tag_archive(
     archive: Path,
     tagger: Tagger,
@@ -227,6 +244,7 @@ def tag_archive(
             rows = _frame(tid, target, todo, tags)
             with transaction(archive) as db:
                 summary.tagged = insert_tags(db, rows)
+                record_failures(db, tid, target, todo, tags)
             errors = [(m, t) for m, t in zip(todo["message_id"], tags, strict=True)
                       if not isinstance(t, Tag)]  # fmt: skip
             summary.failed = len(errors)
