@@ -53,14 +53,15 @@ def message_groups(db: duckdb.DuckDBPyConnection) -> dict[str, dict[str, str | N
     """message id → model, family (the model's family, else the model id) and run."""
     rows = db.execute(
         """
-        SELECT m.id, c.model_id, coalesce(mo.family, c.model_id), c.run_id,
+        SELECT m.id, c.model_id, coalesce(mo.family, c.model_id), c.run_id, c.set_id,
                coalesce(m.prompt_hash, m.prompt_key, m.id)
         FROM messages m JOIN conversations c ON c.id = m.conversation_id
         LEFT JOIN models mo ON mo.id = c.model_id
         WHERE m.role = 'assistant'
         """
     ).fetchall()
-    return {r[0]: {"model": r[1], "family": r[2], "run": r[3], "prompt": r[4]} for r in rows}
+    return {r[0]: {"model": r[1], "family": r[2], "run": r[3], "set": r[4], "prompt": r[5]}
+            for r in rows}  # fmt: skip
 
 
 def failures(db: duckdb.DuckDBPyConnection, target: str = "answer") -> dict[str, dict[str, str]]:
@@ -77,6 +78,20 @@ def failures(db: duckdb.DuckDBPyConnection, target: str = "answer") -> dict[str,
     for source, message_id, reason in rows:
         out.setdefault(source, {})[message_id] = reason
     return out
+
+
+def _within(
+    ratings: dict[str, dict[str, str]],
+    groups: dict[str, dict[str, str | None]],
+    set_ids: tuple[str, ...],
+    run_ids: tuple[str, ...],
+) -> dict[str, dict[str, str]]:
+    """Only the ratings of responses in the chosen prompt sets and runs (empty: all)."""
+    if not set_ids and not run_ids:
+        return ratings
+    keep = {m for m, g in groups.items()
+            if (not set_ids or g["set"] in set_ids) and (not run_ids or g["run"] in run_ids)}  # fmt: skip
+    return {m: by for m, by in ratings.items() if m in keep}
 
 
 def divergence(
@@ -153,23 +168,24 @@ def agreement_report(
     labels: LabelSet = DEFAULT,
     n_boot: int = agreement.N_BOOT,
     with_divergence: bool = False,
-    runs: tuple[str, ...] = (),
+    set_ids: tuple[str, ...] = (),
+    run_ids: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """Pairs of human annotators, every tagger against `reference`, by family, with intervals.
+
+    `set_ids` and `run_ids` narrow every figure to responses of those prompt sets and runs.
 
     Pairs and Fleiss/Krippendorff cover `human:*` sources only: 'adjudicated' is derived from
     the annotators, so pairing it with them would inflate agreement; it serves as the
     default reference instead. Family is the model's family, or its id when none is recorded.
-    Tagger intervals resample whole prompts; `runs` keeps only those runs' responses.
+    Tagger intervals resample whole prompts; `run_ids`/`set_ids` keep only those responses.
     """
-    ratings = labels_by_source(db, target)
     groups = message_groups(db)
-    if runs:
-        present = {g["run"] for g in groups.values()}
-        missing = [r for r in runs if r not in present]
-        if missing:
-            raise UserError(f"--run: no responses from run {missing[0]!r} in the archive")
-        ratings = {m: by for m, by in ratings.items() if groups.get(m, {}).get("run") in runs}
+    present = {g["run"] for g in groups.values()}
+    missing = [r for r in run_ids if r not in present]
+    if missing:
+        raise UserError(f"--run: no responses from run {missing[0]!r} in the archive")
+    ratings = _within(labels_by_source(db, target), groups, set_ids, run_ids)
     found = {s for by in ratings.values() for s in by}
     if reference not in found:
         known = ", ".join(sorted(s for s in found if not s.startswith(TAGGER_PREFIX))) or "none"
@@ -197,7 +213,7 @@ def agreement_report(
             [[by.get(s) for s in humans] for by in human_ratings.values()]
         ),
         "target": target,
-        "runs": list(runs),
+        "runs": list(run_ids),
         "label_set": labels.id,
         "positive": sorted(labels.positive),
         "by_family": {

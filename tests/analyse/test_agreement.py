@@ -371,3 +371,13 @@ def test_clustered_interval_is_wider_when_replies_to_a_prompt_move_together():
     by_item = ag.bootstrap_ci(ag.cohen_kappa, ref, pred, n_boot=300)
     by_prompt = ag.bootstrap_ci(ag.cohen_kappa, ref, pred, n_boot=300, clusters=prompts)
     assert by_prompt.high - by_prompt.low > 1.5 * (by_item.high - by_item.low)
+
+
+@pytest.mark.parametrize(
+    ("kappa", "reading"),
+    [(-0.1, "poor (below chance)"), (0.0, "slight"), (0.2, "slight"), (0.21, "fair"),
+     (0.5, "moderate"), (0.61, "substantial"), (0.81, "almost perfect"), (1.0, "almost perfect"),
+     (None, "no value")],
+)  # fmt: skip
+def test_kappa_reading_follows_landis_and_koch(kappa, reading):
+    assert ag.kappa_reading(kappa) == reading
