@@ -2,7 +2,10 @@
 
 import streamlit as st
 
+from dialogues.ui.access import gate
+
 st.set_page_config(page_title="dialogues", page_icon=":material/forum:", layout="wide")
+gate()  # nothing below shows until a visitor signs in, when access is configured
 
 # The one list of pages: adding a page is adding a line.
 PAGES = [
