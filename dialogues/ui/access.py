@@ -12,12 +12,21 @@ from dialogues.ui import common
 WHO = "access_who"  # the name (or 'shared') this browser session proved
 
 
+def _allowed() -> access.Access:
+    with common.user_errors():
+        return access.load(access.access_path())
+
+
+def signed_in() -> bool:
+    """True when no access is configured, or this browser session has signed in."""
+    return bool(st.session_state.get(WHO)) or not _allowed().configured
+
+
 def gate() -> None:
     """Stop the page here, showing only the sign-in form, until the visitor has signed in."""
-    with common.user_errors():
-        allowed = access.load(access.access_path())
-    if not allowed.configured or st.session_state.get(WHO):
+    if signed_in():
         return
+    allowed = _allowed()
     st.title("dialogues")
     st.caption("This workbench asks who you are before it shows anything.")
     with st.form("access_form"):
