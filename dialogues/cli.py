@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import click
+from click.core import ParameterSource
 
 from dialogues.domain import config, prompts
 from dialogues.domain.errors import ArchiveError, UserError
@@ -90,8 +91,14 @@ def models(ctx: click.Context, as_json: bool) -> None:
 @cli.command()
 @click.option("--prompts", "prompt_ref", help="Prompt-set id (file stem in prompts/) or path.")
 @click.option("--model", "model_refs", multiple=True, help="Model (repeatable).")
-@click.option("--condition", type=click.Choice(["cold", "warm", "both"]), default="cold")
-@click.option("--warmup", default="warmup-default", show_default=True, help="Warm-up set.")
+@click.option("--condition", "conditions", multiple=True, default=("cold",), show_default=True,
+              help="Condition name (prompts/conditions/) or YAML file (repeatable; both = cold "
+                   "and warm).")  # fmt: skip
+@click.option("--warmup", default=None, help="Warm-up set replacing each condition's own.")
+@click.option("--order", type=click.Choice(["random", "fixed"]), default="random",
+              show_default=True, help="Cell order: seeded random, or repeat→prompt→condition→model.")  # fmt: skip
+@click.option("--order-seed", type=int, default=None, help="Seed of the random order.")
+@click.option("--blind-required", is_flag=True, help="Annotators see this run only blind.")
 @click.option("--repeats", type=click.IntRange(1), default=1, show_default=True)
 @click.option("--concurrency", type=click.IntRange(1), default=4, show_default=True)
 @click.option("--temperature", type=float, default=0.7, show_default=True)
@@ -117,7 +124,9 @@ def run(ctx: click.Context, **opts: Any) -> None:
     from dialogues.run import batch
 
     archive = archive_of(ctx)
-    request = batch.BatchOptions(models_file=ctx.obj["models_file"], **opts)
+    given = ("temperature", "max_tokens", "seed")
+    explicit = tuple(k for k in given if ctx.get_parameter_source(k) is ParameterSource.COMMANDLINE)
+    request = batch.BatchOptions(models_file=ctx.obj["models_file"], explicit=explicit, **opts)
     summary = asyncio.run(batch.run(archive, request, progress=not opts["quiet"]))
     out = {"run": summary.run_id, "total": summary.total, "done": summary.done,
            "errors": summary.errors,
@@ -541,6 +550,96 @@ def models_set(ctx: click.Context, model: str, as_json: bool, **given: str | Non
         print_json(row)
         return
     click.echo(f"{model}: " + ", ".join(f"{k}={row[k]!r}" for k in fields))
+
+
+def _analysis_options(f: Any) -> Any:
+    """The filters and choices `analyse` and `report` share."""
+    for option in reversed([
+        click.option("--run", "run_ids", multiple=True, help="Only this run (repeatable)."),
+        click.option("--prompts", "set_ids", multiple=True, help="Only this prompt set (repeatable)."),
+        click.option("--source", "sources", multiple=True,
+                     help="Only this label source: human:NAME, adjudicated, tagger:ID (repeatable)."),
+        click.option("--metric", type=click.Choice(["deflection", "engagement", "sei"]),
+                     default="deflection", show_default=True),
+        click.option("--reference", default=None,
+                     help="Condition the others are set against (default: cold, if present)."),
+        click.option("--correction", type=click.Choice(["holm", "bh"]), default="holm",
+                     show_default=True, help="Multiplicity correction per family of tests."),
+        click.option("--test", type=click.Choice(["t", "wilcoxon"]), default="t",
+                     show_default=True, help="SEI: paired t or Wilcoxon signed-rank."),
+        click.option("--labels", "labels_file", default=None,
+                     help="Label-set TOML (default labels.toml)."),
+    ]):  # fmt: skip
+        f = option(f)
+    return f
+
+
+def _analysis(ctx: click.Context, opts: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """Parse the shared options, run the analysis; returns (filters, result)."""
+    from dialogues.analyse import report
+    from dialogues.analyse.frames import Filters
+    from dialogues.domain import labels
+
+    filters = Filters(run_ids=opts["run_ids"], set_ids=opts["set_ids"], sources=opts["sources"])
+    options = report.Options(opts["metric"], opts["reference"], opts["correction"], opts["test"])
+    result = report.archive_analysis(archive_of(ctx), filters, options,
+                                     labels.resolve(opts["labels_file"]))  # fmt: skip
+    return filters, result
+
+
+@cli.command()
+@_analysis_options
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def analyse(ctx: click.Context, as_json: bool, **opts: Any) -> None:
+    """Paired tests between conditions and models, rates over prompts, architecture vs scale."""
+    from dialogues.analyse import report
+
+    _, result = _analysis(ctx, opts)
+    if as_json:
+        print_json(result)
+        return
+    for line in report.lines(result):
+        click.echo(line)
+
+
+@cli.command("report")
+@_analysis_options
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder for report.md, report.html and the CSV tables.")  # fmt: skip
+@click.pass_context
+def report_command(ctx: click.Context, out: Path, **opts: Any) -> None:
+    """Write the analysis as report.md and a self-contained report.html, tables as CSV beside."""
+    from dialogues.analyse import report
+
+    filters, result = _analysis(ctx, opts)
+    written = report.write(result, filters, out)
+    click.echo(f"{len(written)} files in {out}: " + ", ".join(p.name for p in written))
+
+
+@cli.command("plan-power")
+@click.option("--baseline", type=float, required=True, help="Rate of the reference condition.")
+@click.option("--effect", type=float, required=True, help="Difference to detect (b − a).")
+@click.option("--prompts", type=click.IntRange(2), default=None, help="Prompts: plan repeats.")
+@click.option("--repeats", type=click.IntRange(1), default=None, help="Repeats: plan prompts.")
+@click.option("--prompt-sd", type=click.FloatRange(0), default=1.0, show_default=True,
+              help="Prompt effect sd on the logit scale.")  # fmt: skip
+@click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              default=0.05, show_default=True)  # fmt: skip
+@click.option("--sims", type=click.IntRange(50), default=1000, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def plan_power(baseline: float, effect: float, prompts: int | None, repeats: int | None,
+               prompt_sd: float, alpha: float, sims: int, as_json: bool) -> None:  # fmt: skip
+    """Repeats (or prompts) for 80% power of the paired condition test, by simulation."""
+    from dialogues.analyse import power
+
+    found = power.plan(baseline, effect, prompts=prompts, repeats=repeats, prompt_sd=prompt_sd,
+                       alpha=alpha, n_sims=sims)  # fmt: skip
+    if as_json:
+        print_json(found.as_json())
+        return
+    for line in power.plan_lines(found):
+        click.echo(line)
 
 
 def main() -> None:

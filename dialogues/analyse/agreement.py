@@ -30,6 +30,14 @@ N_BOOT = 1000
 LEVEL = 0.95
 SEED = 0
 
+SMALL_N = 20
+"""Below this many items an interval says little: a few items can all agree by luck."""
+# Landis & Koch (1977), Biometrics 33:159-174: the conventional words for a kappa.
+READINGS: tuple[tuple[float, str], ...] = (
+    (0.0, "poor (below chance)"), (0.20, "slight"), (0.40, "fair"), (0.60, "moderate"),
+    (0.80, "substantial"), (1.0, "almost perfect"),
+)  # fmt: skip
+
 T = TypeVar("T")
 K = TypeVar("K", bound=Hashable)  # item ids
 Stat = Callable[..., float | None]
@@ -40,6 +48,15 @@ def _paired(a: Sequence[Label | None], b: Sequence[Label | None]) -> list[tuple[
     if len(a) != len(b):
         raise ValueError(f"rating lists differ in length: {len(a)} vs {len(b)}")
     return [(x, y) for x, y in zip(a, b, strict=True) if x is not None and y is not None]
+
+
+def kappa_reading(kappa: float | None) -> str:
+    """The conventional reading of a kappa (Landis & Koch 1977), e.g. 0.5 -> 'moderate'."""
+    if kappa is None or kappa != kappa:
+        return "no value"
+    if kappa < 0:
+        return READINGS[0][1]
+    return next(word for bound, word in READINGS[1:] if kappa <= bound)
 
 
 def percent_agreement(a: Sequence[Label | None], b: Sequence[Label | None]) -> float | None:

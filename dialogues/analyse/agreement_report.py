@@ -52,13 +52,27 @@ def message_groups(db: duckdb.DuckDBPyConnection) -> dict[str, dict[str, str | N
     """message id → model, family (the model's family, else the model id) and run."""
     rows = db.execute(
         """
-        SELECT m.id, c.model_id, coalesce(mo.family, c.model_id), c.run_id
+        SELECT m.id, c.model_id, coalesce(mo.family, c.model_id), c.run_id, c.set_id
         FROM messages m JOIN conversations c ON c.id = m.conversation_id
         LEFT JOIN models mo ON mo.id = c.model_id
         WHERE m.role = 'assistant'
         """
     ).fetchall()
-    return {r[0]: {"model": r[1], "family": r[2], "run": r[3]} for r in rows}
+    return {r[0]: {"model": r[1], "family": r[2], "run": r[3], "set": r[4]} for r in rows}
+
+
+def _within(
+    ratings: dict[str, dict[str, str]],
+    groups: dict[str, dict[str, str | None]],
+    set_ids: tuple[str, ...],
+    run_ids: tuple[str, ...],
+) -> dict[str, dict[str, str]]:
+    """Only the ratings of responses in the chosen prompt sets and runs (empty: all)."""
+    if not set_ids and not run_ids:
+        return ratings
+    keep = {m for m, g in groups.items()
+            if (not set_ids or g["set"] in set_ids) and (not run_ids or g["run"] in run_ids)}  # fmt: skip
+    return {m: by for m, by in ratings.items() if m in keep}
 
 
 def divergence(
@@ -132,14 +146,19 @@ def agreement_report(
     labels: LabelSet = DEFAULT,
     n_boot: int = agreement.N_BOOT,
     with_divergence: bool = False,
+    set_ids: tuple[str, ...] = (),
+    run_ids: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """Pairs of human annotators, every tagger against `reference`, by family, with intervals.
+
+    `set_ids` and `run_ids` narrow every figure to responses of those prompt sets and runs.
 
     Pairs and Fleiss/Krippendorff cover `human:*` sources only: 'adjudicated' is derived from
     the annotators, so pairing it with them would inflate agreement; it serves as the
     default reference instead. Family is the model's family, or its id when none is recorded.
     """
-    ratings = labels_by_source(db, target)
+    groups = message_groups(db)
+    ratings = _within(labels_by_source(db, target), groups, set_ids, run_ids)
     found = {s for by in ratings.values() for s in by}
     if reference not in found:
         known = ", ".join(sorted(s for s in found if not s.startswith(TAGGER_PREFIX))) or "none"
@@ -151,7 +170,7 @@ def agreement_report(
     human_ratings = {m: {s: by[s] for s in humans if s in by} for m, by in ratings.items()}
     human_ratings = {m: by for m, by in human_ratings.items() if len(by) >= 2}
     ref = {m: by[reference] for m, by in ratings.items() if reference in by}
-    family = {m: g["family"] for m, g in message_groups(db).items()}
+    family = {m: g["family"] for m, g in groups.items()}
     options: dict[str, Any] = {"n_boot": n_boot}
     tag_opts = {"reference_name": reference, "labels": label_list, "positive": labels.positive,
                 **options}  # fmt: skip

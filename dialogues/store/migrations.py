@@ -216,8 +216,32 @@ def m004_model_edits(db: duckdb.DuckDBPyConnection) -> None:
     db.execute("ALTER TABLE models ADD COLUMN edited_json JSON")
 
 
+def m006_instruments(db: duckdb.DuckDBPyConnection) -> None:
+    """Which rubric instrument (id and version) a judgement's rubric scores follow."""
+    # NULL on rows older than this step: their rubric is the SEI, the only instrument then.
+    for table in ("annotations", "tags"):
+        db.execute(f"ALTER TABLE {table} ADD COLUMN instrument_id TEXT")
+        db.execute(f"ALTER TABLE {table} ADD COLUMN instrument_version TEXT")
+
+
+def m009_overlap_designs(db: duckdb.DuckDBPyConnection) -> None:
+    """A study's overlap design: how many items every annotator codes; the latest row holds."""
+    db.execute(
+        """
+        CREATE TABLE overlap_designs (
+            id TEXT PRIMARY KEY,
+            size INTEGER NOT NULL,          -- items every annotator gets (0 = no shared set)
+            set_ids_json JSON,              -- prompt sets the shared items come from (null: all)
+            seed TEXT NOT NULL,             -- picks the shared items, so they stay the same
+            created_at TIMESTAMP DEFAULT current_timestamp
+        )
+        """
+    )
+
+
 MIGRATIONS: list[Migration] = [
-    m001_initial, m002_annotations, m003_dialogue_state, m004_model_edits,
+    m001_initial, m002_annotations, m003_dialogue_state, m004_model_edits, m006_instruments,
+    m009_overlap_designs,
 ]  # fmt: skip
 
 

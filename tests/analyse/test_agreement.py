@@ -310,3 +310,13 @@ def test_breakdown_by_group():
         ("gemma", "h", "t", 20),
         ("llama", "h", "t", 40),
     ]
+
+
+@pytest.mark.parametrize(
+    ("kappa", "reading"),
+    [(-0.1, "poor (below chance)"), (0.0, "slight"), (0.2, "slight"), (0.21, "fair"),
+     (0.5, "moderate"), (0.61, "substantial"), (0.81, "almost perfect"), (1.0, "almost perfect"),
+     (None, "no value")],
+)  # fmt: skip
+def test_kappa_reading_follows_landis_and_koch(kappa, reading):
+    assert ag.kappa_reading(kappa) == reading
