@@ -14,7 +14,7 @@ from dialogues.store import records
 
 # The latest successful attempt at each position, as the conversation's history holds it.
 _LATEST_OK = """
-    SELECT m.*, c.run_id, c.model_id, c.condition, c.repeat, c.conv_key
+    SELECT m.*, c.run_id, c.condition, c.repeat, c.conv_key
     FROM messages m JOIN conversations c ON c.id = m.conversation_id
     WHERE m.role = 'assistant' AND m.error IS NULL AND m.phase = ? {where}
     QUALIFY row_number() OVER (PARTITION BY m.conversation_id, m.seq ORDER BY m.attempt DESC) = 1

@@ -39,13 +39,17 @@ SCHEMA = {
     "annotations": [
         "id", "message_id", "target", "annotator", "label", "label_set", "rubric_json",
         "markers_json", "evidence_json", "note", "content_hash", "blind", "origin", "supersedes",
-        "created_at",
+        "created_at", "instrument_id", "instrument_version",
     ],
     "taggers": ["id", "name", "version", "kind", "config_json", "created_at"],
     "tags": [
         "id", "message_id", "target", "tagger_id", "label", "confidence", "rubric_json",
-        "features_json", "content_hash", "created_at",
+        "features_json", "content_hash", "created_at", "instrument_id", "instrument_version",
     ],
+    "tag_failures": [
+        "id", "message_id", "target", "tagger_id", "reason", "detail", "created_at",
+    ],
+    "overlap_designs": ["id", "size", "set_ids_json", "seed", "created_at"],
     "_migrations": ["name", "applied_at"],
 }  # fmt: skip
 
