@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import duckdb
 import pandas as pd
 
 from dialogues.analyse import frames, intervals, scores
@@ -58,15 +59,20 @@ def refusal_source(coverage: dict[str, int], available: Sequence[str]) -> str | 
     return min(candidates, key=lambda s: (-coverage.get(s, 0), rank.get(s.split(":", 1)[0], 3), s))
 
 
+def score_frames(db: duckdb.DuckDBPyConnection, filters: Filters) -> Frames:
+    """What score_rows reads, on an open connection: label counts by prompt and the rubric."""
+    return Frames(frames.label_counts(db, filters, by_prompt=True), frames.rubric(db, filters))
+
+
 def load(
     archive: Path, filters: Filters, label_source: str | None = None, *, charts: bool = True
 ) -> Frames:
     """Read the frames in one short connection; without `charts`, only what scores need."""
     with connect(archive) as db:
-        counts = frames.label_counts(db, filters, by_prompt=True)
-        rubric = frames.rubric(db, filters)
+        scored = score_frames(db, filters)
+        counts, rubric = scored.counts, scored.rubric
         if not charts:
-            return Frames(counts, rubric)
+            return scored
         source = label_source
         if source is None:
             available = list(filters.sources) or frames.sources(db, filters.target)

@@ -44,7 +44,7 @@ from dialogues.export.data import (
     responses_frame,
 )
 from dialogues.export.frontmatter import MARKER, _Dumper, _yaml, front_matter
-from dialogues.export.index import rates_rows, render_index, sei_rows
+from dialogues.export.index import render_index, score_table
 from dialogues.export.judgements import (
     ConversationSEI,
     Judgement,
@@ -80,7 +80,7 @@ __all__ = [
     "_yaml", "annotation_source", "conversation_judgements", "conversation_record",
     "conversation_seis", "conversation_stem", "current_judgements",
     "download", "export_csv", "export_jsonl", "export_markdown", "export_parquet", "fenced",
-    "front_matter", "inline", "jsonl_lines", "people_errors", "plan_paths", "rates_rows",
+    "front_matter", "inline", "jsonl_lines", "people_errors", "plan_paths",
     "redact", "render_conversation", "render_index", "response_state", "responses_frame",
-    "run_folder", "safe_target", "secret_values", "sei_rows", "slug", "snapshot", "write",
+    "run_folder", "safe_target", "secret_values", "score_table", "slug", "snapshot", "write",
 ]  # fmt: skip

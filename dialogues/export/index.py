@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import html
 from collections import defaultdict
-from collections.abc import Iterator
 from typing import Any
 
-from dialogues.analyse import scores
-from dialogues.export.common import Row, sortable
-from dialogues.export.judgements import conversation_seis, current_judgements
+import duckdb
+
+from dialogues.analyse import compare, frames, scores
+from dialogues.export.common import sortable
 from dialogues.export.snapshot import Snapshot
 from dialogues.export.text import inline
 
@@ -18,45 +18,12 @@ def _fmt(value: float | None, digits: int = 1) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 
 
-def _answers(snap: Snapshot) -> Iterator[tuple[Row, Row]]:
-    """(conversation, assistant message) for every answered, non-warm-up response."""
-    for conv in snap.conversations:
-        for m in snap.messages.get(conv["id"], []):
-            if m["role"] == "assistant" and m.get("error") is None and m.get("phase") != "warmup":
-                yield conv, m
-
-
-def rates_rows(snap: Snapshot) -> list[dict[str, Any]]:
-    """Engagement / partial / deflection rates per model and source, over current labels."""
-    labels: dict[tuple[str, str], list[str]] = defaultdict(list)
-    for _conv, m in _answers(snap):
-        for j in current_judgements(snap, m["id"]):
-            if j.target == "answer" and j.label and j.label.strip().lower() in scores.LABEL_ALIASES:
-                labels[(m.get("model_id") or "?", j.source)].append(j.label)
-    rows = []
-    for (model, source), values in sorted(labels.items()):
-        r = scores.label_rates(values)
-        rows.append({"model": model, "source": source, "n": r.n, "deflection": r.deflection,
-                     "partial": r.partial, "engagement": r.engagement})  # fmt: skip
-    return rows
-
-
-def sei_rows(snap: Snapshot) -> list[dict[str, Any]]:
-    """SEI cold/warm per model and source, from conversations with a complete rubric."""
-    by: dict[tuple[str, str], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
-    for conv in snap.conversations:
-        for source, c in conversation_seis(snap, conv).items():
-            by[(conv.get("model_id") or "?", source)][conv.get("condition") or "?"].append(
-                c.result.sei
-            )
-    rows = []
-    for (model, source), conds in sorted(by.items()):
-        cold, warm = conds.get("cold", []), conds.get("warm", [])
-        row: dict[str, Any] = {"model": model, "source": source,
-                               "cold": scores.summarize(cold), "warm": scores.summarize(warm),
-                               "cw": scores.sei_cw(cold, warm) if cold and warm else None}  # fmt: skip
-        rows.append(row)
-    return rows
+def score_table(db: duckdb.DuckDBPyConnection, run_ids: list[str] | None) -> list[dict[str, Any]]:
+    """The rows `dialogues scores --json` prints (and the Compare page shows), for these runs."""
+    if run_ids == []:
+        return []
+    filters = frames.Filters(run_ids=tuple(run_ids or ()))
+    return compare.score_rows(compare.score_frames(db, filters))
 
 
 def _runs_section(snap: Snapshot) -> str:
@@ -90,7 +57,7 @@ def _models_section(snap: Snapshot) -> str:
     return "".join(out)
 
 
-def render_index(snap: Snapshot, paths: dict[str, str]) -> str:
+def render_index(snap: Snapshot, paths: dict[str, str], rows: list[dict[str, Any]]) -> str:
     """README.md: runs, models, SEI C/W, deflection rates, and a link to every file."""
     out = ["# Dialogues archive\n\n",
            f"{len(snap.conversations)} conversations in {len(snap.runs)} runs, exported by "
@@ -98,41 +65,49 @@ def render_index(snap: Snapshot, paths: dict[str, str]) -> str:
            "turns (reasoning folded in `<details>`), then annotations and scores.\n\n"]  # fmt: skip
     out.append(_runs_section(snap))
     out.append(_models_section(snap))
-    out.append(_sei_section(sei_rows(snap)))
-    out.append(_rates_section(rates_rows(snap)))
+    out.append(_sei_section(rows))
+    out.append(_rates_section(rows))
     out.append(_links_section(snap, paths))
     return "".join(out)
 
 
 def _sei_section(rows: list[dict[str, Any]]) -> str:
-    out = ["\n## SEI cold / warm\n\n"]
-    if not rows:
-        return out[0] + "No conversation carries a complete SEI rubric yet.\n"
-    out.append("| model | source | cold n | cold SEI | cold class | warm n | warm SEI | warm class "
-               "| delta | reading |\n|---|---|---|---|---|---|---|---|---|---|\n")  # fmt: skip
+    by: dict[tuple[str, str], dict[str, dict[str, Any]]] = defaultdict(dict)
     for r in rows:
-        c, w, cw = r["cold"], r["warm"], r["cw"]
-        cells = [r["model"], r["source"], c.n, _fmt(c.mean),
-                 scores.sei_class(c.mean) if c.mean is not None else "", w.n, _fmt(w.mean),
-                 scores.sei_class(w.mean) if w.mean is not None else "",
-                 f"{scores.round1(cw.delta):+.1f}" if cw else "",
-                 cw.delta_interpretation if cw else ""]  # fmt: skip
+        if r.get("sei") is not None:
+            by[(r["model"], r["source"])][r.get("condition") or "?"] = r
+    out = ["\n## SEI cold / warm\n\n"]
+    if not by:
+        return out[0] + "No conversation carries a complete SEI rubric yet.\n"
+    out.append("Mean SEI over repeats, as `dialogues scores` gives it.\n\n"
+               "| model | source | cold n | cold SEI | cold class | warm n | warm SEI | warm class "
+               "| delta | reading |\n|---|---|---|---|---|---|---|---|---|---|\n")  # fmt: skip
+    for (model, source), conds in sorted(by.items()):
+        c, w = conds.get("cold", {}), conds.get("warm", {})
+        delta = w["sei"] - c["sei"] if c and w else None
+        cells = [model, source, c.get("sei_n", 0), _fmt(c.get("sei")), c.get("class") or "",
+                 w.get("sei_n", 0), _fmt(w.get("sei")), w.get("class") or "",
+                 f"{scores.round1(delta):+.1f}" if delta is not None else "",
+                 scores.delta_interpretation(delta) if delta is not None else ""]  # fmt: skip
         out.append("| " + " | ".join(inline(x) for x in cells) + " |\n")
     return "".join(out)
 
 
 def _rates_section(rows: list[dict[str, Any]]) -> str:
+    labelled = [r for r in rows if r.get("n")]
     out = ["\n## Deflection rates\n\n"]
-    if not rows:
+    if not labelled:
         return out[0] + "No response carries a label yet.\n"
-    out.append("Over labelled answers (warm-up turns and failed calls left out); 95% Wilson "
-               "intervals.\n\n| model | source | n | deflection | 95% CI | partial | engagement "
-               "|\n|---|---|---|---|---|---|---|\n")  # fmt: skip
-    for r in rows:
-        d = r["deflection"]
-        ci = f"{d.low:.2f}–{d.high:.2f}" if d.low is not None else ""
-        cells = [r["model"], r["source"], r["n"], _fmt(d.rate, 2), ci,
-                 _fmt(r["partial"].rate, 2), _fmt(r["engagement"].rate, 2)]  # fmt: skip
+    out.append("Over labelled answers (warm-up turns and failed calls left out), as "
+               "`dialogues scores` gives them, with their 95% intervals.\n\n| model | condition "
+               "| source | n | deflection | 95% CI | partial | engagement "
+               "|\n|---|---|---|---|---|---|---|---|\n")  # fmt: skip
+    for r in labelled:
+        low, high = r.get("deflection_rate_low"), r.get("deflection_rate_high")
+        ci = f"{low:.2f}–{high:.2f}" if low is not None and high is not None else ""
+        cells = [r["model"], r.get("condition") or "", r["source"], r["n"],
+                 _fmt(r.get("deflection_rate"), 2), ci, _fmt(r.get("partial_rate"), 2),
+                 _fmt(r.get("engagement_rate"), 2)]  # fmt: skip
         out.append("| " + " | ".join(inline(x) for x in cells) + " |\n")
     return "".join(out)
 

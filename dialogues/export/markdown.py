@@ -13,7 +13,7 @@ import duckdb
 from dialogues.domain import sei
 from dialogues.export.common import Row, people_errors, redact, response_state, secret_values
 from dialogues.export.frontmatter import MARKER, Front, front_matter
-from dialogues.export.index import render_index
+from dialogues.export.index import render_index, score_table
 from dialogues.export.judgements import (
     ConversationSEI,
     Judgement,
@@ -21,7 +21,7 @@ from dialogues.export.judgements import (
     conversation_seis,
 )
 from dialogues.export.paths import plan_paths, safe_target
-from dialogues.export.snapshot import Snapshot, snapshot
+from dialogues.export.snapshot import Snapshot, check_runs, snapshot
 from dialogues.export.text import fenced, inline
 
 NO_ANSWER = "No answer: thinking used the whole token budget."
@@ -237,7 +237,8 @@ def export_markdown(db: duckdb.DuckDBPyConnection, root: Path,
         safe_target(root, rel)  # every name checked before anything is written
     written, unchanged = _write_conversations(root, snap, paths, front)
     removed = _remove_stale(root, set(paths.values()))
-    index = redact(render_index(snap, paths), front.secrets)
+    rows = score_table(db, check_runs(db, run_ids))
+    index = redact(render_index(snap, paths, rows), front.secrets)
     readme = root / "README.md"
     written += _write_if_changed(readme, index, readme.stat().st_size if readme.exists() else None)
     files = [paths[c["id"]] for c in snap.conversations]

@@ -102,7 +102,7 @@ def test_exports_give_b_its_replies(talked: tuple[Path, str], tmp_path: Path) ->
         export.export_csv(db, tmp_path / "r.csv")
         export.export_jsonl(db, tmp_path / "a.jsonl")
         export.export_markdown(db, tmp_path / "md")
-        index = export.rates_rows(export.snapshot(db))
+        index = export.score_table(db, None)
     with (tmp_path / "r.csv").open(encoding="utf-8") as f:
         flat = list(csv.DictReader(f))
     assert {(r["model"], r["family"], r["content"].split()[0]) for r in flat} == {
@@ -112,9 +112,8 @@ def test_exports_give_b_its_replies(talked: tuple[Path, str], tmp_path: Path) ->
     assert {(m["side"], m["model_id"]) for m in line["messages"] if m["role"] == "assistant"} == {
         ("a", A), ("b", B)
     }  # fmt: skip
-    assert {(r["model"], r["deflection"].k) for r in index if r["source"] == "human:ann"} == {
-        (A, 0), (B, 2)
-    }  # fmt: skip
+    assert {(r["model"], r["n"], r["deflection_rate"]) for r in index
+            if r["source"] == "human:ann"} == {(A, 2, 0.0), (B, 2, 1.0)}  # fmt: skip
     (page_path,) = (tmp_path / "md").rglob("*-vs-*.md")
     page = page_path.read_text(encoding="utf-8")
     assert page.count(f"### {B}") == 2 and page.count(f"### {A}") == 2

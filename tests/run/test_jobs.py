@@ -72,8 +72,8 @@ def test_run_progress_counts_the_latest_attempt(archive: Path) -> None:
         db.execute("INSERT INTO conversations (id, run_id, kind, model_id, conv_key) "
                    "VALUES ('c', 'r', 'probe', 'a', 'k')")  # fmt: skip
         db.executemany(
-            "INSERT INTO messages (id, conversation_id, seq, attempt, role, cell_key, error) "
-            "VALUES (?, 'c', ?, ?, 'assistant', ?, ?)",
+            "INSERT INTO messages (id, conversation_id, seq, attempt, role, cell_key, error, "
+            "model_id) VALUES (?, 'c', ?, ?, 'assistant', ?, ?, 'a')",
             [["m1", 2, 1, "x", "boom"], ["m2", 2, 2, "x", None], ["m3", 4, 1, "y", "boom"]],
         )
         assert queries.run_progress(db, "r") == [
