@@ -41,7 +41,7 @@ from dialogues.analyse import scores
 from dialogues.annotate.annotations import CURRENT_SQL
 from dialogues.domain import sei
 from dialogues.domain import sources as source_names
-from dialogues.store.records import fetch_dicts
+from dialogues.store.queries import run_choices
 from dialogues.store.sql import is_in
 
 SEI_SET = "sei-battery"
@@ -370,10 +370,7 @@ def filter_options(db: duckdb.DuckDBPyConnection) -> dict[str, list[Any]]:
         return [r[0] for r in db.execute(sql).fetchall()]
 
     return {
-        "runs": fetch_dicts(
-            db,
-            "SELECT id, name, set_id, condition, created_at FROM runs ORDER BY created_at DESC, id",
-        ),
+        "runs": run_choices(db),
         "set_ids": distinct("set_id"),
         "conditions": distinct("condition"),
         "models": distinct("model_id"),

@@ -33,6 +33,7 @@ from dialogues.domain.errors import UserError
 from dialogues.domain.labels import DEFAULT, LabelSet
 from dialogues.domain.prompts import sha256
 from dialogues.store import transaction
+from dialogues.store.queries import run_choices
 from dialogues.store.records import fetch_dicts, history, new_id, to_json
 from dialogues.store.sql import is_in
 from dialogues.store.sql import marks as sql_marks
@@ -70,9 +71,6 @@ class Annotation:
     note: str | None = None
     blind: bool | None = None
     origin: str = "cli"
-
-
-source_of = sources.of_annotator
 
 
 def text_of(message: dict[str, Any], target: str) -> str:
@@ -373,7 +371,7 @@ def queue_options(db: duckdb.DuckDBPyConnection, *, blind: bool = True) -> dict[
     }
     if not blind:
         options["models"] = distinct("SELECT DISTINCT model_id FROM messages ORDER BY 1")
-        options["run_ids"] = distinct("SELECT id FROM runs ORDER BY created_at DESC")
+        options["run_ids"] = [r["id"] for r in run_choices(db)]
     return options
 
 

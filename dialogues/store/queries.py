@@ -182,10 +182,7 @@ def filter_options(db: duckdb.DuckDBPyConnection) -> dict[str, list[Any]]:
     def distinct(sql: str) -> list[Any]:
         return [r[0] for r in db.execute(sql).fetchall()]
 
-    runs = fetch_dicts(
-        db,
-        "SELECT id, name, set_id, condition, created_at FROM runs ORDER BY created_at DESC, id",
-    )
+    runs = run_choices(db)
     return {
         "runs": runs,
         "models": distinct(
@@ -205,6 +202,14 @@ def filter_options(db: duckdb.DuckDBPyConnection) -> dict[str, list[Any]]:
             "SELECT DISTINCT phase FROM messages WHERE phase IS NOT NULL ORDER BY 1"
         ),
     }
+
+
+def run_choices(db: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    """Every run for a picker, newest first: id, name, prompt set, condition, date."""
+    return fetch_dicts(
+        db,
+        "SELECT id, name, set_id, condition, created_at FROM runs ORDER BY created_at DESC, id",
+    )
 
 
 def run_label(run: dict[str, Any]) -> str:
