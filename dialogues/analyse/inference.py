@@ -128,8 +128,9 @@ def paired_binary(pairs: pd.DataFrame, *, seed: int = SEED, level: float = LEVEL
 
 
 def paired_continuous(
-    a: Sequence[float], b: Sequence[float], *, test: str = "t", level: float = LEVEL
-) -> dict[str, Any]:
+    a: Sequence[float], b: Sequence[float], *, test: str = "t", level: float = LEVEL,
+    bounds: tuple[float, float] | None = None,
+) -> dict[str, Any]:  # fmt: skip
     """Paired t (with its t-interval of b − a) or Wilcoxon signed-rank, over matched pairs."""
     x, y = np.asarray(a, float), np.asarray(b, float)
     n = len(x)
@@ -147,7 +148,10 @@ def paired_continuous(
         return out
     res = stats.ttest_rel(y, x)
     ci = res.confidence_interval(level)
-    out["ci"] = (float(ci.low), float(ci.high))
+    low, high = float(ci.low), float(ci.high)
+    if bounds is not None:  # a difference of two scores on a 0–10 scale lies in −10…10
+        low, high = max(low, bounds[0]), min(high, bounds[1])
+    out["ci"] = (low, high)
     if test == "t":
         out["p"] = float(res.pvalue)
     else:
@@ -176,6 +180,7 @@ def adjust(contrasts: list[Contrast], correction: str = "holm") -> list[Contrast
 # --- contrasts over the OUTCOMES and RUBRIC frames --------------------------------------------
 
 METRIC_COLUMN = {"deflection": "y", "engagement": "engaged"}
+SEI_DIFF = (-10.0, 10.0)
 
 
 def reference_first(conditions: Sequence[str], reference: str | None) -> list[str]:
@@ -261,7 +266,7 @@ def sei_contrasts(
             pairs = _matched(group, "sei", ("repeat",), "condition", conditions[0], b)
             found.append(_contrast(kind="conditions", model=model, a=conditions[0], b=b,
                                    metric="sei", source=source, condition=None,
-                                   **paired_continuous(pairs["a"], pairs["b"], test=test)))  # fmt: skip
+                                   **paired_continuous(pairs["a"], pairs["b"], test=test, bounds=SEI_DIFF)))  # fmt: skip
     for (condition, source), group in data.groupby(["condition", "source"], sort=True,
                                                    dropna=False):  # fmt: skip
         names = sorted(group["model"].dropna().unique())
@@ -270,5 +275,5 @@ def sei_contrasts(
                 pairs = _matched(group, "sei", ("repeat",), "model", a, b)
                 found.append(_contrast(kind="models", model=None, a=a, b=b, metric="sei",
                                        source=source, condition=condition,
-                                       **paired_continuous(pairs["a"], pairs["b"], test=test)))  # fmt: skip
+                                       **paired_continuous(pairs["a"], pairs["b"], test=test, bounds=SEI_DIFF)))  # fmt: skip
     return found

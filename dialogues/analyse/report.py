@@ -69,7 +69,7 @@ def sei_rows(rubric: pd.DataFrame) -> list[dict[str, Any]]:
     for (model, condition, source), group in rubric.groupby(["model", "condition", "source"],
                                                            sort=True, dropna=False):  # fmt: skip
         done = data[(data.model == model) & (data.condition == condition) & (data.source == source)]
-        r = intervals.mean_t(done["sei"].tolist())
+        r = intervals.mean_t(done["sei"].tolist(), bounds=(0.0, 10.0))  # the SEI's scale
         rows.append({"model": model, "condition": condition, "source": source, "metric": "sei",
                      "rate": r.estimate, "ci": [r.low, r.high] if r.low is not None else None,
                      "n": r.n, "n_clusters": r.n_clusters, "ci_method": r.method,
