@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
@@ -181,16 +180,47 @@ def list_prompts(as_json: bool) -> None:
 @cli.command()
 @click.option("--port", type=int, default=8501, show_default=True)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Bind address.")
+@click.option("--access", "access_file", type=click.Path(dir_okay=False),
+              help="Access file (default $DIALOGUES_ACCESS, then access.toml).")  # fmt: skip
 @click.pass_context
-def app(ctx: click.Context, port: int, host: str) -> None:
+def app(ctx: click.Context, port: int, host: str, access_file: str | None) -> None:
     """Start the Streamlit workbench (bound to 127.0.0.1 unless --host says otherwise)."""
+    from dialogues.domain import access
+
+    path = access.access_path(access_file)
+    allowed = access.load(path)
+    access.check_bind(host, allowed, path)
     env = dict(os.environ, DIALOGUES_ARCHIVE=str(archive_of(ctx)),
-               DIALOGUES_MODELS=str(ctx.obj["models_file"]))  # fmt: skip
+               DIALOGUES_MODELS=str(ctx.obj["models_file"]), DIALOGUES_ACCESS=str(path))  # fmt: skip
+    # No file watcher and no run-on-save: nobody edits the app while using it, and watching a
+    # project that holds .venv and a growing archive kept a whole core busy.
     cmd = [sys.executable, "-m", "streamlit", "run", str(config.PROJECT_ROOT / "app.py"),
            "--server.address", host, "--server.port", str(port), "--server.headless", "true",
-           "--browser.gatherUsageStats", "false"]  # fmt: skip
-    click.echo(f"workbench on http://{host}:{port}  (archive: {archive_of(ctx)})")
-    raise SystemExit(subprocess.call(cmd, env=env))
+           "--server.fileWatcherType", "none", "--server.runOnSave", "false",
+           "--client.toolbarMode", "viewer", "--browser.gatherUsageStats", "false"]  # fmt: skip
+    asked = f"; visitors are asked for access ({path})" if allowed.configured else ""
+    click.echo(f"workbench on http://{host}:{port}  (archive: {archive_of(ctx)}){asked}")
+    sys.stdout.flush()
+    # Become Streamlit (exec), so stopping this process stops the server: no orphan on the port.
+    os.execve(sys.executable, cmd, env)
+
+
+@cli.command("access-add")
+@click.argument("name", required=False)
+@click.option("--shared", is_flag=True, help="Set the one secret the whole lab shares.")
+@click.option("--access", "access_file", type=click.Path(dir_okay=False),
+              help="Access file (default $DIALOGUES_ACCESS, then access.toml).")  # fmt: skip
+@click.option("--secret", default=None, help="Asked for (twice, hidden) when not given.")
+def access_add(name: str | None, shared: bool, access_file: str | None, secret: str | None) -> None:
+    """Let a person (NAME) or the lab (--shared) into the app; only a scrypt hash is stored."""
+    from dialogues.domain import access
+
+    if shared == (name is not None):
+        fail("give a NAME or --shared (one of them)")
+    secret = secret or click.prompt("Secret", hide_input=True, confirmation_prompt=True)
+    path = access.access_path(access_file)
+    access.add(path, None if shared else name, secret)
+    click.echo(f"{'the shared secret' if shared else name} can now open the app ({path})")
 
 
 @cli.command()
@@ -369,7 +399,13 @@ def import_xstest(
     "tagger_name",
     default="heuristic",
     show_default=True,
-    help="heuristic, judge, or another registered tagger.",
+    help="heuristic, learned, judge, or another registered tagger.",
+)
+@click.option(
+    "--train-on",
+    "train_on",
+    multiple=True,
+    help="With --tagger learned: train on this run's human labels only (repeatable).",
 )
 @click.option(
     "--target",
@@ -392,18 +428,30 @@ def import_xstest(
 @click.option("--labels", "labels_file", default=None, help="Label-set TOML (default labels.toml).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
-def tag(ctx: click.Context, auto: bool, tagger_name: str, target: str, run_id: str | None,
-        judge_model: str | None, rubric: bool, api_base: str | None, concurrency: int,
-        labels_file: str | None, as_json: bool) -> None:  # fmt: skip
+def tag(ctx: click.Context, auto: bool, tagger_name: str, train_on: tuple[str, ...],
+        target: str, run_id: str | None, judge_model: str | None, rubric: bool,
+        api_base: str | None, concurrency: int, labels_file: str | None, as_json: bool) -> None:  # fmt: skip
     """Tag every response not yet tagged by this tagger (a new tagger version tags again)."""
     from dataclasses import asdict
 
-    from dialogues.annotate import autotag, judge, tagging
+    from dialogues.annotate import autotag, judge, learned, tagging
     from dialogues.domain import labels
     from dialogues.providers import registry
+    from dialogues.store import connect
 
-    if tagger_name == "judge":
-        chosen: Any = judge.build(
+    if train_on and tagger_name != "learned":
+        raise UserError("--train-on goes with --tagger learned")
+    if tagger_name == "learned":
+        if target != "answer":
+            raise UserError("the learned tagger learns from answer labels: use --target answer")
+        with connect(archive_of(ctx)) as db:
+            chosen: Any = learned.from_archive(db, train_on, labels=labels.resolve(labels_file))
+        cv = chosen.summary()["cv_mean"]
+        click.echo(f"{chosen.name}@{chosen.version}: trained on {sum(chosen.counts.values())} "
+                   f"labels; cross-validated by prompt F1 {cv['f1']:.3f}, kappa "
+                   f"{cv['kappa']:.3f}", err=as_json)  # fmt: skip
+    elif tagger_name == "judge":
+        chosen = judge.build(
             judge_model, catalogue=registry.load_catalogue(ctx.obj["models_file"]),
             api_base=api_base, labels=labels.resolve(labels_file), rubric=rubric,
             concurrency=concurrency,
@@ -432,6 +480,7 @@ def tag(ctx: click.Context, auto: bool, tagger_name: str, target: str, run_id: s
     "--target", type=click.Choice(["answer", "reasoning"]), default="answer", show_default=True
 )
 @click.option("--divergence", is_flag=True, help="Add thinking-vs-answer divergence per model.")
+@click.option("--run", "run_ids", multiple=True, help="Only this run's responses (repeatable).")
 @click.option(
     "--n-boot",
     type=click.IntRange(0),
@@ -442,8 +491,9 @@ def tag(ctx: click.Context, auto: bool, tagger_name: str, target: str, run_id: s
 @click.option("--labels", "labels_file", default=None, help="Label-set TOML (default labels.toml).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
-def agreement(ctx: click.Context, reference: str, target: str, divergence: bool, n_boot: int,
-              labels_file: str | None, as_json: bool) -> None:  # fmt: skip
+def agreement(ctx: click.Context, reference: str, target: str, divergence: bool,
+              run_ids: tuple[str, ...], n_boot: int, labels_file: str | None,
+              as_json: bool) -> None:  # fmt: skip
     """Agreement between annotators and of each tagger with a reference, with intervals."""
     from dialogues.analyse import agreement_report
     from dialogues.domain import labels
@@ -452,7 +502,7 @@ def agreement(ctx: click.Context, reference: str, target: str, divergence: bool,
     with connect(archive_of(ctx)) as db:
         report = agreement_report.agreement_report(
             db, reference, target=target, labels=labels.resolve(labels_file), n_boot=n_boot,
-            with_divergence=divergence,
+            with_divergence=divergence, run_ids=run_ids,
         )  # fmt: skip
     if as_json:
         print_json(report)
