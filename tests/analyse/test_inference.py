@@ -154,3 +154,5 @@ def test_labels_outside_the_label_set_are_missing_and_positive_labels_are_one():
     assert out["engaged"].tolist()[:3] == [1.0, 0.0, 0.0]
     default = outcomes.outcomes(raw, DEFAULT)
     assert default["y"].tolist()[:2] == [0.0, 1.0] and default["y"][3] == 1.0  # partial counts
+    # "no answer" sits beside the default set, not in it: missing, never a deflection
+    assert np.isnan(default["y"][2]) and np.isnan(default["engaged"][2])
