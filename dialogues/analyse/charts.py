@@ -355,6 +355,9 @@ def contrast_forest(table: pd.DataFrame) -> go.Figure:
         return empty_figure(title, "no contrast has an estimate")
     where = [m if k == "conditions" else c
              for k, m, c in zip(data["kind"], data["model"], data["condition"], strict=True)]  # fmt: skip
+    if "stratum" in data.columns:  # models compared within one prompt type
+        where = [w if not isinstance(t, str) else f"{w}, {t}"
+                 for w, t in zip(where, data["stratum"], strict=True)]  # fmt: skip
     data["label"] = [f"{w}: {b} − {a} ({s})" for w, a, b, s in
                      zip(where, data["a"], data["b"], data["source"], strict=True)]  # fmt: skip
     data = _errors(data, "estimate", "ci_low", "ci_high")

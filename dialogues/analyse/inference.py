@@ -15,7 +15,8 @@ Design (what a reader of a figure should know):
   pairs; valid under the null with clustering, since each pair's two answers are exchangeable
   then); the difference b − a has a cluster-bootstrap interval over prompts. SEI: paired t
   (scipy.stats.ttest_rel, with its t-interval) or Wilcoxon signed-rank on request.
-- Each family of comparisons (one kind × metric in one analysis) is corrected with
+- Each family of comparisons (one kind × metric in one analysis: conditions, models, models
+  by prompt type) is corrected with
   statsmodels.stats.multitest.multipletests: Holm by default, Benjamini–Hochberg on request.
 - Too little data gives a `reason` instead of a number: fewer than MIN_PAIRS pairs, fewer than
   MIN_CLUSTERS prompts for an interval, no discordant pairs, no variation in the differences.
@@ -84,6 +85,7 @@ class Contrast:
     method: str
     ci_method: str
     reason: str | None = None
+    stratum: str | None = None  # for 'models by type': the prompt type both answered
 
     def as_json(self) -> dict[str, Any]:
         """JSON-ready, with the interval as [lo, hi] or null."""
@@ -238,6 +240,17 @@ def model_contrasts(data: pd.DataFrame, metric: str = "deflection") -> list[Cont
                 found.append(_contrast(kind="models", model=None, a=a, b=b, metric=metric,
                                        source=source, condition=condition,
                                        **paired_binary(pairs)))  # fmt: skip
+    return found
+
+
+def type_contrasts(data: pd.DataFrame, metric: str = "deflection") -> list[Contrast]:
+    """Models against each other within each prompt type (XSTest's types): one family, so the
+    many comparisons a by-type chart invites are corrected together."""
+    typed = data[data["prompt_type"].notna()] if "prompt_type" in data.columns else data.iloc[:0]
+    found = []
+    for prompt_type, group in typed.groupby("prompt_type", sort=True):
+        for c in model_contrasts(group, metric):
+            found.append(replace(c, kind="models by type", stratum=str(prompt_type)))
     return found
 
 

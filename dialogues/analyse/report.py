@@ -91,6 +91,7 @@ def analyse(
     else:
         found = inference.condition_contrasts(data, options.metric, options.reference)
         found += inference.model_contrasts(data, options.metric)
+        found += inference.type_contrasts(data, options.metric)
         rates = rate_rows(data, options.metric)
         arch = architecture.fit(data, options.metric, reference=options.reference)
     contrasts = inference.adjust(found, options.correction)
@@ -121,6 +122,8 @@ def _ci(ci: Any, digits: int = 3) -> str:
 def contrast_line(c: dict[str, Any]) -> str:
     """One contrast as text: who, b − a with interval, p and adjusted p, or the reason."""
     where = f"{c['model']}: " if c["kind"] == "conditions" else f"{c['condition']}: "
+    if c.get("stratum"):
+        where = f"{c['condition']}, {c['stratum']}: "
     head = f"{where}{c['b']} − {c['a']} ({c['metric']}, {c['source']}, {c['n_pairs']} pairs, " \
            f"{c['n_clusters']} clusters)"  # fmt: skip
     body = (
@@ -138,8 +141,10 @@ def lines(result: dict[str, Any]) -> list[str]:
         out.append(f"  {r['model']}  {r['condition']}  {r['source']}{where}  "
                    f"{_num(r['rate'])}{_ci(r['ci'])}  n={r['n']} clusters={r['n_clusters']}"
                    + (f"  — {r['reason']}" if r["reason"] else ""))  # fmt: skip
-    for kind in ("conditions", "models"):
+    for kind in ("conditions", "models", "models by type"):
         chosen = [c for c in result["contrasts"] if c["kind"] == kind]
+        if kind == "models by type" and not chosen:
+            continue  # only prompt sets with types (XSTest) have this family
         out.append(f"{kind} (b − a, {result['correction']}-adjusted p):")
         out += [f"  {contrast_line(c)}" for c in chosen] or ["  none"]
     arch = result["architecture"]
