@@ -44,8 +44,15 @@ class Options:
 def load(
     archive: Path, filters: Filters, labels: LabelSet = DEFAULT
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The OUTCOMES and RUBRIC frames for some filters, in one short connection."""
+    """The OUTCOMES and RUBRIC frames for some filters, in one short connection; a run or
+    prompt set the archive does not hold is a UserError naming it, not an empty analysis."""
     with connect(archive) as db:
+        for option, column, wanted in (("--run", "run_id", filters.run_ids),
+                                       ("--prompts", "set_id", filters.set_ids)):  # fmt: skip
+            for value in wanted:
+                sql = f"SELECT 1 FROM conversations WHERE {column} = ? LIMIT 1"
+                if db.execute(sql, [value]).fetchone() is None:
+                    raise UserError(f"{option}: {value!r} is not in the archive {archive}")
         return outcomes.load(db, filters, labels), frames_module.rubric(db, filters)
 
 
