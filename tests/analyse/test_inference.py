@@ -175,3 +175,19 @@ def test_models_by_prompt_type_are_one_family_corrected_together():
     assert [c.p_adjusted for c in found] == pytest.approx(list(multipletests(ps, method="holm")[1]))
     by_type = {c.stratum: c for c in found}
     assert by_type["homonyms"].p_adjusted < 0.01 and by_type["homonyms"].estimate > 0.3
+
+
+def test_several_rates_share_one_bootstrap_and_keep_their_own_special_cases():
+    rng = np.random.default_rng(4)
+    n = np.full(12, 4.0)
+    a, b = rng.binomial(4, 0.3, 12).astype(float), rng.binomial(4, 0.6, 12).astype(float)
+    found = intervals.cluster_rates({"a": a, "b": b, "none": np.zeros(12)}, n, seed=5)
+    direct = stats.bootstrap((a, b, n), lambda x, y, m, axis=-1: np.stack(
+        [x.sum(axis) / m.sum(axis), y.sum(axis) / m.sum(axis)]), paired=True, vectorized=True,
+        n_resamples=intervals.N_RESAMPLES, method="BCa", rng=np.random.default_rng(5))  # fmt: skip
+    assert (found["a"].low, found["b"].low) == pytest.approx(tuple(direct.confidence_interval.low))
+    assert (found["a"].high, found["b"].high) == pytest.approx(
+        tuple(direct.confidence_interval.high)
+    )
+    assert found["none"].estimate == 0 and found["none"].method == intervals.WILSON_PROMPTS
+    assert all(r.reason is None for r in found.values())
