@@ -12,6 +12,7 @@ PAGES = [
     st.Page("dialogues/ui/transcripts_page.py", title="Transcripts", icon=":material/article:"),
     st.Page("dialogues/ui/dialogue_page.py", title="Dialogue", icon=":material/forum:"),
     st.Page("dialogues/ui/compare_page.py", title="Compare", icon=":material/insights:"),
+    st.Page("dialogues/ui/analysis_page.py", title="Analysis", icon=":material/functions:"),
     st.Page("dialogues/ui/models_page.py", title="Models", icon=":material/memory:"),
     st.Page("dialogues/ui/annotate_page.py", title="Annotate", icon=":material/rate_review:"),
     st.Page("dialogues/ui/agreement_page.py", title="Agreement", icon=":material/balance:"),

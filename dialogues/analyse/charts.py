@@ -83,12 +83,14 @@ def sei_dumbbell(
     table = table[table["sei"].notna()]  # groups with no complete battery have no SEI to plot
     # One row label per model, unless several labellers' scores are shown side by side.
     several = table["source"].nunique(dropna=False) > 1
+    # A judge's SEI has no markers or evidence: it is marked, since it cannot pass 5.0.
     table.insert(
         0,
         "label",
         [
-            f"{m} · {s}" if several else str(m)
-            for m, s in zip(table.model, table.source, strict=True)
+            (f"{m} · {s}" if several else str(m))
+            + (" (probe-only)" if scope == scores.PROBE_ONLY else "")
+            for m, s, scope in zip(table.model, table.source, table.sei_scope, strict=True)
         ],
     )
     rank = {c: i for i, c in enumerate(CONDITION_ORDER)}
@@ -353,6 +355,9 @@ def contrast_forest(table: pd.DataFrame) -> go.Figure:
         return empty_figure(title, "no contrast has an estimate")
     where = [m if k == "conditions" else c
              for k, m, c in zip(data["kind"], data["model"], data["condition"], strict=True)]  # fmt: skip
+    if "stratum" in data.columns:  # models compared within one prompt type
+        where = [w if not isinstance(t, str) else f"{w}, {t}"
+                 for w, t in zip(where, data["stratum"], strict=True)]  # fmt: skip
     data["label"] = [f"{w}: {b} − {a} ({s})" for w, a, b, s in
                      zip(where, data["a"], data["b"], data["source"], strict=True)]  # fmt: skip
     data = _errors(data, "estimate", "ci_low", "ci_high")

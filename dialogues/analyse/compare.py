@@ -102,8 +102,9 @@ def rate_rows(counts: pd.DataFrame) -> pd.DataFrame:
             row[attr] = scores._first(group[attr])
         answered = group[list(RATES)].sum(axis=1).to_numpy()
         row.update(n=int(answered.sum()), n_unlabelled=int(group["unlabelled"].sum()))
-        for name in RATES:
-            r = intervals.cluster_rate(group[name].to_numpy(), answered)
+        found = intervals.cluster_rates({name: group[name].to_numpy() for name in RATES},
+                                        answered)  # fmt: skip
+        for name, r in found.items():
             row.update({f"{name}_rate": r.estimate, f"{name}_rate_low": r.low,
                         f"{name}_rate_high": r.high})  # fmt: skip
         row.update(scores.cluster_fields(r, group["set_id"]))

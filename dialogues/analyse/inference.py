@@ -15,7 +15,8 @@ Design (what a reader of a figure should know):
   pairs; valid under the null with clustering, since each pair's two answers are exchangeable
   then); the difference b − a has a cluster-bootstrap interval over prompts. SEI: paired t
   (scipy.stats.ttest_rel, with its t-interval) or Wilcoxon signed-rank on request.
-- Each family of comparisons (one kind × metric in one analysis) is corrected with
+- Each family of comparisons (one kind × metric in one analysis: conditions, models, models
+  by prompt type) is corrected with
   statsmodels.stats.multitest.multipletests: Holm by default, Benjamini–Hochberg on request.
 - Too little data gives a `reason` instead of a number: fewer than MIN_PAIRS pairs, fewer than
   MIN_CLUSTERS prompts for an interval, no discordant pairs, no variation in the differences.
@@ -84,6 +85,7 @@ class Contrast:
     method: str
     ci_method: str
     reason: str | None = None
+    stratum: str | None = None  # for 'models by type': the prompt type both answered
 
     def as_json(self) -> dict[str, Any]:
         """JSON-ready, with the interval as [lo, hi] or null."""
@@ -128,8 +130,9 @@ def paired_binary(pairs: pd.DataFrame, *, seed: int = SEED, level: float = LEVEL
 
 
 def paired_continuous(
-    a: Sequence[float], b: Sequence[float], *, test: str = "t", level: float = LEVEL
-) -> dict[str, Any]:
+    a: Sequence[float], b: Sequence[float], *, test: str = "t", level: float = LEVEL,
+    bounds: tuple[float, float] | None = None,
+) -> dict[str, Any]:  # fmt: skip
     """Paired t (with its t-interval of b − a) or Wilcoxon signed-rank, over matched pairs."""
     x, y = np.asarray(a, float), np.asarray(b, float)
     n = len(x)
@@ -147,7 +150,10 @@ def paired_continuous(
         return out
     res = stats.ttest_rel(y, x)
     ci = res.confidence_interval(level)
-    out["ci"] = (float(ci.low), float(ci.high))
+    low, high = float(ci.low), float(ci.high)
+    if bounds is not None:  # a difference of two scores on a 0–10 scale lies in −10…10
+        low, high = max(low, bounds[0]), min(high, bounds[1])
+    out["ci"] = (low, high)
     if test == "t":
         out["p"] = float(res.pvalue)
     else:
@@ -176,6 +182,7 @@ def adjust(contrasts: list[Contrast], correction: str = "holm") -> list[Contrast
 # --- contrasts over the OUTCOMES and RUBRIC frames --------------------------------------------
 
 METRIC_COLUMN = {"deflection": "y", "engagement": "engaged"}
+SEI_DIFF = (-10.0, 10.0)
 
 
 def reference_first(conditions: Sequence[str], reference: str | None) -> list[str]:
@@ -236,6 +243,17 @@ def model_contrasts(data: pd.DataFrame, metric: str = "deflection") -> list[Cont
     return found
 
 
+def type_contrasts(data: pd.DataFrame, metric: str = "deflection") -> list[Contrast]:
+    """Models against each other within each prompt type (XSTest's types): one family, so the
+    many comparisons a by-type chart invites are corrected together."""
+    typed = data[data["prompt_type"].notna()] if "prompt_type" in data.columns else data.iloc[:0]
+    found = []
+    for prompt_type, group in typed.groupby("prompt_type", sort=True):
+        for c in model_contrasts(group, metric):
+            found.append(replace(c, kind="models by type", stratum=str(prompt_type)))
+    return found
+
+
 def sei_values(rubric: pd.DataFrame) -> pd.DataFrame:
     """RUBRIC rows with their SEI, complete batteries only (all 16 dimensions scored)."""
     if rubric.empty:
@@ -261,7 +279,7 @@ def sei_contrasts(
             pairs = _matched(group, "sei", ("repeat",), "condition", conditions[0], b)
             found.append(_contrast(kind="conditions", model=model, a=conditions[0], b=b,
                                    metric="sei", source=source, condition=None,
-                                   **paired_continuous(pairs["a"], pairs["b"], test=test)))  # fmt: skip
+                                   **paired_continuous(pairs["a"], pairs["b"], test=test, bounds=SEI_DIFF)))  # fmt: skip
     for (condition, source), group in data.groupby(["condition", "source"], sort=True,
                                                    dropna=False):  # fmt: skip
         names = sorted(group["model"].dropna().unique())
@@ -270,5 +288,5 @@ def sei_contrasts(
                 pairs = _matched(group, "sei", ("repeat",), "model", a, b)
                 found.append(_contrast(kind="models", model=None, a=a, b=b, metric="sei",
                                        source=source, condition=condition,
-                                       **paired_continuous(pairs["a"], pairs["b"], test=test)))  # fmt: skip
+                                       **paired_continuous(pairs["a"], pairs["b"], test=test, bounds=SEI_DIFF)))  # fmt: skip
     return found

@@ -66,9 +66,10 @@ def pooled_bootstrap(
 
 def cluster_rate(
     positives: Sequence[float], answers: Sequence[float], *, seed: int = SEED,
-    level: float = LEVEL,
+    level: float = LEVEL, boot: bool = True,
 ) -> Interval:  # fmt: skip
-    """A rate from per-prompt counts (positives and answers per prompt), interval over prompts."""
+    """A rate from per-prompt counts (positives and answers per prompt), interval over prompts.
+    Without `boot`, a rate that needs the bootstrap comes back pending (cluster_rates)."""
     k_i = np.asarray(positives, dtype=float)
     n_i = np.asarray(answers, dtype=float)
     keep = n_i > 0
@@ -85,10 +86,61 @@ def cluster_rate(
         low, high = proportion_confint(m if k else 0, m, alpha=1 - level, method="wilson")
         return Interval(estimate, 0.0 if k == 0 else float(low), 1.0 if k else float(high), n, m,
                         WILSON_PROMPTS)  # fmt: skip
+    if not boot:
+        return Interval(estimate, None, None, n, m, BOOT_METHOD, _PENDING)
     ci = pooled_bootstrap(k_i, n_i, seed=seed, level=level)
     if ci is None:
         return Interval(estimate, None, None, n, m, BOOT_METHOD, "bootstrap is degenerate")
     return Interval(estimate, ci[0], ci[1], n, m, BOOT_METHOD)
+
+
+def cluster_rates(
+    positives: dict[str, Sequence[float]], answers: Sequence[float], *, seed: int = SEED,
+    level: float = LEVEL,
+) -> dict[str, Interval]:  # fmt: skip
+    """Several rates over the same prompts (engagement, partial, deflection ...) at once: one
+    bootstrap draws the prompts for all of them, so they are as fast as one."""
+    found = {name: cluster_rate(k, answers, seed=seed, level=level, boot=False)
+             for name, k in positives.items()}  # fmt: skip
+    wanted = [name for name, r in found.items() if r.reason == _PENDING]
+    if not wanted:
+        return found
+    n_i = np.asarray(answers, dtype=float)
+    keep = n_i > 0
+    sums = [np.asarray(positives[name], dtype=float)[keep] for name in wanted]
+    cis = pooled_bootstraps(sums, n_i[keep], seed=seed, level=level)
+    for name, ci in zip(wanted, cis, strict=True):
+        r = found[name]
+        found[name] = Interval(r.estimate, ci[0] if ci else None, ci[1] if ci else None, r.n,
+                               r.n_clusters, BOOT_METHOD,
+                               None if ci else "bootstrap is degenerate")  # fmt: skip
+    return found
+
+
+def pooled_bootstraps(
+    sums: list[np.ndarray], counts: np.ndarray, *, seed: int = SEED, level: float = LEVEL
+) -> list[tuple[float, float] | None]:
+    """pooled_bootstrap for several numerators over the same clusters, in one resampling."""
+    if len(sums) == 1:
+        return [pooled_bootstrap(sums[0], counts, seed=seed, level=level)]
+
+    def pooled(*arrays: np.ndarray, axis: int = -1) -> np.ndarray:
+        total = np.sum(arrays[-1], axis=axis)
+        return np.stack([np.sum(a, axis=axis) / total for a in arrays[:-1]])
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = stats.bootstrap((*sums, counts), pooled, paired=True, vectorized=True,
+                              confidence_level=level, n_resamples=N_RESAMPLES, method="BCa",
+                              rng=np.random.default_rng(seed))  # fmt: skip
+    out: list[tuple[float, float] | None] = []
+    for low, high in zip(res.confidence_interval.low, res.confidence_interval.high, strict=True):
+        ok = np.isfinite(low) and np.isfinite(high)
+        out.append((float(low), float(high)) if ok else None)
+    return out
+
+
+_PENDING = "\x00bootstrap pending"
 
 
 def mean_t(

@@ -7,7 +7,8 @@ refusal side: deflection or partial by default), 0 for its other labels. `engage
 'engagement' when the set has it, else for any non-positive label.
 
 Columns: model, family, parameters, training, condition, source, run_id, set_id, prompt_key,
-repeat, conversation_id, message_id, label, y, engaged. The clustering unit is the prompt:
+repeat, conversation_id, message_id, label, y, engaged, prompt_type (a prompt's `type` in its
+meta, as XSTest gives; null elsewhere). The clustering unit is the prompt:
 (set_id, prompt_key); a repeat of a prompt is one conversation within that cluster.
 """
 
@@ -25,7 +26,7 @@ from dialogues.domain.labels import DEFAULT, LabelSet
 
 COLUMNS = ("model", "family", "parameters", "training", "condition", "source", "run_id",
            "set_id", "prompt_key", "repeat", "conversation_id", "message_id", "label", "y",
-           "engaged")  # fmt: skip
+           "engaged", "prompt_type")  # fmt: skip
 
 
 def load(db: duckdb.DuckDBPyConnection, f: Filters, labels: LabelSet = DEFAULT) -> pd.DataFrame:
@@ -36,9 +37,11 @@ def load(db: duckdb.DuckDBPyConnection, f: Filters, labels: LabelSet = DEFAULT) 
     sql = f"""
         WITH r AS ({resp}), l AS ({lab})
         SELECT r.model, mo.family, mo.parameters, mo.training, r.condition, l.source, r.run_id,
-               r.set_id, r.prompt_key, r."repeat", r.conversation_id, r.message_id, l.label
+               r.set_id, r.prompt_key, r."repeat", r.conversation_id, r.message_id, l.label,
+               json_extract_string(p.meta_json, '$.type') AS prompt_type
         FROM r JOIN l ON l.message_id = r.message_id
         LEFT JOIN models mo ON mo.id = r.model
+        LEFT JOIN prompts p ON p.set_hash = r.set_hash AND p.key = r.prompt_key
         ORDER BY r.model, r.condition, l.source, r.set_id, r.prompt_key, r."repeat", r.seq
     """
     raw = db.execute(sql, params).df()

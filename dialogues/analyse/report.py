@@ -44,8 +44,15 @@ class Options:
 def load(
     archive: Path, filters: Filters, labels: LabelSet = DEFAULT
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The OUTCOMES and RUBRIC frames for some filters, in one short connection."""
+    """The OUTCOMES and RUBRIC frames for some filters, in one short connection; a run or
+    prompt set the archive does not hold is a UserError naming it, not an empty analysis."""
     with connect(archive) as db:
+        for option, column, wanted in (("--run", "run_id", filters.run_ids),
+                                       ("--prompts", "set_id", filters.set_ids)):  # fmt: skip
+            for value in wanted:
+                sql = f"SELECT 1 FROM conversations WHERE {column} = ? LIMIT 1"
+                if db.execute(sql, [value]).fetchone() is None:
+                    raise UserError(f"{option}: {value!r} is not in the archive {archive}")
         return outcomes.load(db, filters, labels), frames_module.rubric(db, filters)
 
 
@@ -69,7 +76,7 @@ def sei_rows(rubric: pd.DataFrame) -> list[dict[str, Any]]:
     for (model, condition, source), group in rubric.groupby(["model", "condition", "source"],
                                                            sort=True, dropna=False):  # fmt: skip
         done = data[(data.model == model) & (data.condition == condition) & (data.source == source)]
-        r = intervals.mean_t(done["sei"].tolist())
+        r = intervals.mean_t(done["sei"].tolist(), bounds=(0.0, 10.0))  # the SEI's scale
         rows.append({"model": model, "condition": condition, "source": source, "metric": "sei",
                      "rate": r.estimate, "ci": [r.low, r.high] if r.low is not None else None,
                      "n": r.n, "n_clusters": r.n_clusters, "ci_method": r.method,
@@ -91,6 +98,7 @@ def analyse(
     else:
         found = inference.condition_contrasts(data, options.metric, options.reference)
         found += inference.model_contrasts(data, options.metric)
+        found += inference.type_contrasts(data, options.metric)
         rates = rate_rows(data, options.metric)
         arch = architecture.fit(data, options.metric, reference=options.reference)
     contrasts = inference.adjust(found, options.correction)
@@ -121,6 +129,8 @@ def _ci(ci: Any, digits: int = 3) -> str:
 def contrast_line(c: dict[str, Any]) -> str:
     """One contrast as text: who, b − a with interval, p and adjusted p, or the reason."""
     where = f"{c['model']}: " if c["kind"] == "conditions" else f"{c['condition']}: "
+    if c.get("stratum"):
+        where = f"{c['condition']}, {c['stratum']}: "
     head = f"{where}{c['b']} − {c['a']} ({c['metric']}, {c['source']}, {c['n_pairs']} pairs, " \
            f"{c['n_clusters']} clusters)"  # fmt: skip
     body = (
@@ -138,8 +148,10 @@ def lines(result: dict[str, Any]) -> list[str]:
         out.append(f"  {r['model']}  {r['condition']}  {r['source']}{where}  "
                    f"{_num(r['rate'])}{_ci(r['ci'])}  n={r['n']} clusters={r['n_clusters']}"
                    + (f"  — {r['reason']}" if r["reason"] else ""))  # fmt: skip
-    for kind in ("conditions", "models"):
+    for kind in ("conditions", "models", "models by type"):
         chosen = [c for c in result["contrasts"] if c["kind"] == kind]
+        if kind == "models by type" and not chosen:
+            continue  # only prompt sets with types (XSTest) have this family
         out.append(f"{kind} (b − a, {result['correction']}-adjusted p):")
         out += [f"  {contrast_line(c)}" for c in chosen] or ["  none"]
     arch = result["architecture"]

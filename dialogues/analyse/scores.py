@@ -656,9 +656,9 @@ def rates_table(labels: pd.DataFrame) -> pd.DataFrame:
             "n": r.n,
             "n_unlabelled": r.n_unlabelled,
         }
-        for name in RATE_NAMES:
-            hits = per.agg(lambda x, name=name: int((x == name).sum())).to_numpy()
-            ci = intervals.cluster_rate(hits, answered)
+        hits = {name: per.agg(lambda x, name=name: int((x == name).sum())).to_numpy()
+                for name in RATE_NAMES}  # fmt: skip
+        for name, ci in intervals.cluster_rates(hits, answered).items():
             row.update({f"{name}_rate": ci.estimate, f"{name}_rate_low": ci.low,
                         f"{name}_rate_high": ci.high})  # fmt: skip
         empty = pd.Series(dtype=object)

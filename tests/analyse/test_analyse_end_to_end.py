@@ -124,6 +124,10 @@ def test_bad_options_are_one_line_and_exit_2(analysed):
     archive, _ = analysed
     done = CliRunner().invoke(cli, ["--archive", str(archive), "analyse", "--metric", "speed"])
     assert done.exit_code == 2 and "--metric" in done.output
+    done = CliRunner().invoke(cli, ["--archive", str(archive), "report", "--run", "nope",
+                                    "--out", str(archive.parent / "never")])  # fmt: skip
+    assert done.exit_code == 2 and done.output.strip().startswith("error: --run: 'nope' is not")
+    assert not (archive.parent / "never").exists()  # nothing half-written
     done = CliRunner().invoke(cli, ["plan-power", "--baseline", "0.9", "--effect", "0.2",
                                     "--prompts", "30"])  # fmt: skip
     assert done.exit_code == 2 and done.output.strip() == (

@@ -214,3 +214,21 @@ def test_figure_png_is_bytes_or_none():
     png = charts.figure_png(fig)
     # None where no Chrome is installed (kaleido ≥ 1 needs one); otherwise a real PNG.
     assert png is None or png.startswith(b"\x89PNG")
+
+
+def test_sei_dumbbell_marks_a_judges_sei_probe_only():
+    rubric = rubric_frame()
+    rubric["source"] = ["tagger:judge@1"] * len(rubric)
+    _, table = charts.sei_dumbbell(rubric)
+    assert all(label.endswith("(probe-only)") for label in table.label)
+    assert table["class"].isna().all()  # no class on the full scale for a probe-only SEI
+
+
+def test_rubric_heatmap_rows_are_model_condition_source():
+    dims = pd.DataFrame({"model": ["a", "a", "a"], "condition": ["cold", "warm", "cold"],
+                         "source": ["human:x", "human:x", "tagger:j"],
+                         "dimension": ["p1_deflection"] * 3, "score": [0, 2, 1]})  # fmt: skip
+    fig, table = charts.rubric_heatmap(dims)
+    assert list(fig.data[0].y) == ["a · cold · human:x", "a · cold · tagger:j",
+                                   "a · warm · human:x"]  # fmt: skip
+    assert table["p1_deflection"].tolist() == [0, 1, 2]  # never averaged across them

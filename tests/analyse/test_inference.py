@@ -154,3 +154,40 @@ def test_labels_outside_the_label_set_are_missing_and_positive_labels_are_one():
     assert out["engaged"].tolist()[:3] == [1.0, 0.0, 0.0]
     default = outcomes.outcomes(raw, DEFAULT)
     assert default["y"].tolist()[:2] == [0.0, 1.0] and default["y"][3] == 1.0  # partial counts
+    # "no answer" sits beside the default set, not in it: missing, never a deflection
+    assert np.isnan(default["y"][2]) and np.isnan(default["engaged"][2])
+
+
+def test_models_by_prompt_type_are_one_family_corrected_together():
+    rows = []
+    for t, gap in (("homonyms", 2.5), ("figurative", 0.0), ("safe_targets", 0.0)):
+        base = clustered(20, 2, 0.0, 0.5, seed=len(t)).query("condition == 'cold'")
+        for model, shift in (("a", 0.0), ("b", gap)):
+            rng = np.random.default_rng([len(t), ord(model)])
+            y = (rng.random(len(base)) < 1 / (1 + np.exp(-(-1.0 + shift)))).astype(float)
+            rows.append(base.assign(model=model, prompt_type=t, prompt_key=base.prompt_key + t,
+                                    y=y, engaged=1 - y))  # fmt: skip
+    data = pd.concat(rows, ignore_index=True)
+    found = inference.adjust(inference.type_contrasts(data))
+    assert {c.stratum for c in found} == {"homonyms", "figurative", "safe_targets"}
+    assert all(c.kind == "models by type" and c.method.endswith("holm over 3") for c in found)
+    ps = [c.p for c in found]
+    assert [c.p_adjusted for c in found] == pytest.approx(list(multipletests(ps, method="holm")[1]))
+    by_type = {c.stratum: c for c in found}
+    assert by_type["homonyms"].p_adjusted < 0.01 and by_type["homonyms"].estimate > 0.3
+
+
+def test_several_rates_share_one_bootstrap_and_keep_their_own_special_cases():
+    rng = np.random.default_rng(4)
+    n = np.full(12, 4.0)
+    a, b = rng.binomial(4, 0.3, 12).astype(float), rng.binomial(4, 0.6, 12).astype(float)
+    found = intervals.cluster_rates({"a": a, "b": b, "none": np.zeros(12)}, n, seed=5)
+    direct = stats.bootstrap((a, b, n), lambda x, y, m, axis=-1: np.stack(
+        [x.sum(axis) / m.sum(axis), y.sum(axis) / m.sum(axis)]), paired=True, vectorized=True,
+        n_resamples=intervals.N_RESAMPLES, method="BCa", rng=np.random.default_rng(5))  # fmt: skip
+    assert (found["a"].low, found["b"].low) == pytest.approx(tuple(direct.confidence_interval.low))
+    assert (found["a"].high, found["b"].high) == pytest.approx(
+        tuple(direct.confidence_interval.high)
+    )
+    assert found["none"].estimate == 0 and found["none"].method == intervals.WILSON_PROMPTS
+    assert all(r.reason is None for r in found.values())
