@@ -476,13 +476,16 @@ def agreement(ctx: click.Context, reference: str, target: str, divergence: bool,
     show_default=True,
     help="Labels of the visible answer or of the reasoning.",
 )
+@click.option("--blind-only", is_flag=True, help="Only annotations made blind.")
 @click.pass_context
-def scores(ctx: click.Context, as_json: bool, target: str, **filters: tuple[str, ...]) -> None:
+def scores(ctx: click.Context, as_json: bool, target: str, blind_only: bool,
+           **filters: tuple[str, ...]) -> None:  # fmt: skip
     """Rates and SEI per model × condition × label source, with intervals and SEI inputs."""
     from dialogues.analyse import compare
     from dialogues.analyse.frames import Filters
 
-    rows = compare.archive_scores(archive_of(ctx), Filters(target=target, **filters))
+    chosen = Filters(target=target, blind_only=blind_only, **filters)
+    rows = compare.archive_scores(archive_of(ctx), chosen)
     if as_json:
         print_json(rows)
         return

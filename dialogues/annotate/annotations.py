@@ -9,9 +9,14 @@ Labels of every kind meet under one name, a *source*: `human:<annotator>` for a 
 `adjudicated` for a final label (annotator 'adjudicated'), `tagger:<tagger id>` for an
 automatic tagger. Agreement, scores and exports all speak in sources.
 
-Blind mode hides the model and run in the `Item` itself (the page cannot leak what it never
-receives) and orders the queue by md5(annotator seed || message id): a stable shuffle that
-is the same on every rerun for one annotator and different between annotators.
+Blind mode builds the `Item` from the probe conversation only (the page cannot leak what it
+never receives): no model, run or condition, no system prompt, no warm-up turns, each probe as
+the prompt set words it (without a condition's framing), and self-identifications masked
+("As ChatGPT…" → "As [model]…"). Warm-up replies are not in the blind queue. A run recorded
+with `blind_required` is annotated blind only: its responses are left out of the open queue
+and its items are blind whatever the caller asks. The queue is ordered by md5(annotator seed ||
+message id): a stable shuffle, the same on every rerun for one annotator, different between
+annotators.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from typing import Any
 
 import duckdb
 
-from dialogues.domain import sei
+from dialogues.domain import blinding, sei
 from dialogues.domain.errors import UserError
 from dialogues.domain.labels import DEFAULT, LabelSet
 from dialogues.domain.prompts import sha256
@@ -259,9 +264,20 @@ def seed_for(annotator: str) -> str:
     return hashlib.sha256(f"dialogues-blind:{annotator.strip()}".encode()).hexdigest()[:16]
 
 
-def _queue_sql(filt: QueueFilter) -> tuple[str, list[Any]]:
+# Runs whose study owner requires blind annotation.
+BLIND_REQUIRED_RUNS = (
+    "SELECT id FROM runs WHERE coalesce(json_extract(params_json, '$.blind_required')::BOOLEAN,"
+    " false)"
+)
+
+
+def _queue_sql(filt: QueueFilter, blind: bool = True) -> tuple[str, list[Any]]:
     text = "m.content" if filt.target == "answer" else "m.reasoning"
     clauses = ["m.role = 'assistant'", "m.error IS NULL", f"trim(coalesce({text}, '')) <> ''"]
+    if blind:  # a warm-up reply would tell a blind annotator the condition
+        clauses.append("coalesce(m.phase, '') <> 'warmup'")
+    else:
+        clauses.append(f"c.run_id NOT IN ({BLIND_REQUIRED_RUNS})")
     params: list[Any] = []
     for column, values in (
         ("c.set_id", filt.set_ids),
@@ -290,7 +306,7 @@ def queue_status(
     """n of N done, and the next response this annotator has not judged (skipped ones last)."""
     if filt.target not in TARGETS:
         raise UserError(f"target must be one of {', '.join(TARGETS)}")
-    base, params = _queue_sql(filt)
+    base, params = _queue_sql(filt, blind)
     order = "md5(? || m.id)" if blind else "c.created_at, c.id, m.seq, m.id"
     order_params = [seed_for(annotator)] if blind else []
     skipped = f"m.id IN ({', '.join('?' for _ in skip)})" if skip else "FALSE"
@@ -358,6 +374,8 @@ class Item:
     model: str | None = None
     run_id: str | None = None
     condition: str | None = None
+    blind: bool = True
+    """Built blind: as asked, or because the run requires it."""
 
     @property
     def dimensions(self) -> tuple[sei.Dimension, ...]:
@@ -374,26 +392,63 @@ def _who(row: dict[str, Any], blind: bool) -> str:
     return "other model" if blind else speaker  # model-to-model: the user turn is a model
 
 
+def blind_required(db: duckdb.DuckDBPyConnection, run_id: str | None) -> bool:
+    """Whether a run's owner requires its responses to be annotated blind."""
+    if run_id is None:
+        return False
+    row = db.execute(f"SELECT count(*) FROM ({BLIND_REQUIRED_RUNS}) WHERE id = ?", [run_id])
+    found = row.fetchone()
+    return bool(found and found[0])
+
+
+def mask_names(db: duckdb.DuckDBPyConnection) -> tuple[str, ...]:
+    """The archive's own model names and families, masked in blind mode beside the fixed list."""
+    rows = db.execute(
+        "SELECT id, family FROM models UNION SELECT model_id, NULL FROM conversations "
+        "UNION SELECT model_b_id, NULL FROM conversations"
+    ).fetchall()
+    return blinding.names_from_models(rows)
+
+
+def _bare_prompt(db: duckdb.DuckDBPyConnection, row: dict[str, Any]) -> str:
+    """A probe as its prompt set words it, without the framing a condition put around it."""
+    if row.get("prompt_hash") and row.get("phase") == "probe":
+        found = db.execute(
+            "SELECT content FROM prompts WHERE content_hash = ? LIMIT 1", [row["prompt_hash"]]
+        ).fetchone()
+        if found:
+            return str(found[0])
+    return row.get("content") or ""
+
+
 def item(db: duckdb.DuckDBPyConnection, message_id: str, *, blind: bool = True) -> Item:
-    """The response and its context; in blind mode nothing names the model or the run."""
+    """The response and its context; in blind mode the probe conversation only, names masked."""
     message = _message(db, message_id)
     if message is None or message["role"] != "assistant":
         raise UserError(f"no response with id {message_id!r} in the archive")
     conv = fetch_dicts(db, "SELECT * FROM conversations WHERE id = ?", [message["conversation_id"]])
     head = conv[0] if conv else {}
+    blind = blind or blind_required(db, head.get("run_id"))
+    extra = mask_names(db) if blind else ()
+
+    def shown(text: str | None) -> str | None:
+        return blinding.mask(text, extra) if blind and text else text
+
     context: list[Turn] = []
-    if head.get("system_prompt"):
+    if head.get("system_prompt") and not blind:
         context.append(Turn("system", "system", head["system_prompt"]))
     for row in history(db, message["conversation_id"]):
-        if row["seq"] < message["seq"]:
-            context.append(Turn(row["role"], _who(row, blind), row.get("content") or ""))
+        if row["seq"] >= message["seq"] or (blind and row.get("phase") == "warmup"):
+            continue
+        text = _bare_prompt(db, row) if blind and row["role"] == "user" else row.get("content")
+        context.append(Turn(row["role"], _who(row, blind), shown(text) or ""))
     return Item(
         message_id=message_id, conversation_id=message["conversation_id"], seq=message["seq"],
         phase=message.get("phase"), prompt_key=message.get("prompt_key"),
-        probe=probe_of(message), content=message.get("content") or "",
-        reasoning=message.get("reasoning"), finish_reason=message.get("finish_reason"),
+        probe=probe_of(message), content=shown(message.get("content")) or "",
+        reasoning=shown(message.get("reasoning")), finish_reason=message.get("finish_reason"),
         context=tuple(context), set_id=head.get("set_id"),
         model=None if blind else head.get("model_id"),
         run_id=None if blind else head.get("run_id"),
-        condition=head.get("condition"),
+        condition=None if blind else head.get("condition"), blind=blind,
     )  # fmt: skip

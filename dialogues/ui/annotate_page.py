@@ -50,7 +50,7 @@ def show_response(item: ann.Item, target: str) -> None:
     """The text being judged; the other text folded away."""
     meta = " · ".join(x for x in (item.set_id, item.prompt_key, item.phase) if x)
     if item.model:
-        meta += f" · model {item.model} · run {item.run_id}"
+        meta += f" · model {item.model} · run {item.run_id} · condition {item.condition}"
     st.caption(common.escape(meta))
     if target == "answer":
         st.subheader("Response")
@@ -144,7 +144,7 @@ def render() -> None:
     show_response(item, filt.target)
     saved = form(item, filt.target, prior, ls)
     if saved is not None:
-        saved.annotator, saved.blind, saved.origin = name, blind and not filt.models, "app"
+        saved.annotator, saved.blind, saved.origin = name, item.blind and not filt.models, "app"
         with common.user_errors():
             ann.save_to(path, saved, ls)
         st.session_state["ann_last"] = item.message_id

@@ -50,7 +50,7 @@ def start(name: str = "alice", blind: bool = True) -> AppTest:
 def test_blind_mode_hides_the_model_name_everywhere(seeded: Path) -> None:
     at = start()
     text = rendered(at)
-    assert "0 of 20 done" in text and "Response" in text
+    assert "0 of 16 done" in text and "Response" in text
     for secret in (SECRET, OTHER, "run of"):
         assert secret not in text
     assert all(m.key != "ann_models" for m in at.sidebar.multiselect)  # no model filter
