@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import click
+from click.core import ParameterSource
 
 from dialogues.domain import config, prompts
 from dialogues.domain.errors import ArchiveError, UserError
@@ -124,7 +125,9 @@ def run(ctx: click.Context, **opts: Any) -> None:
     from dialogues.run import batch
 
     archive = archive_of(ctx)
-    request = batch.BatchOptions(models_file=ctx.obj["models_file"], **opts)
+    given = ("temperature", "max_tokens", "seed")
+    explicit = tuple(k for k in given if ctx.get_parameter_source(k) is ParameterSource.COMMANDLINE)
+    request = batch.BatchOptions(models_file=ctx.obj["models_file"], explicit=explicit, **opts)
     summary = asyncio.run(batch.run(archive, request, progress=not opts["quiet"]))
     out = {"run": summary.run_id, "total": summary.total, "done": summary.done,
            "errors": summary.errors,

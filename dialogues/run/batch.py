@@ -47,6 +47,7 @@ class BatchOptions:
     as_json: bool = False
     quiet: bool = False
     run_id_file: Path | None = None  # the run id is written here once the run exists
+    explicit: tuple[str, ...] = ()  # parameters given on the command line: they beat models.toml
 
 
 def providers_for(
@@ -85,14 +86,19 @@ def resolve_conditions(
 
 def check_params(chosen: tuple[conditions.Condition, ...], providers: dict[str, Provider]) -> None:
     """Refuse, before anything is stored, a condition parameter a chosen back end cannot take."""
+    from dialogues.providers.params import EFFORTS
+
     for c in chosen:
-        if "reasoning_effort" not in dict(c.params):
+        effort = dict(c.params).get("reasoning_effort")
+        if effort is None:
             continue
         for p in providers.values():
-            if p.info.provider == "gguf":  # llama.cpp in-process has no reasoning effort
+            takes = EFFORTS.get(p.info.provider, ())
+            if effort not in takes:
                 raise ConditionFileError(
                     f"{c.path or c.name}: params.reasoning_effort: model {p.info.id} "
-                    "(embedded GGUF) does not take a reasoning effort"
+                    f"({p.info.provider}) takes {', '.join(takes) or 'no reasoning effort'}, "
+                    f"not {effort!r}"
                 )
 
 
@@ -126,8 +132,8 @@ def _start(archive: Path, opts: BatchOptions) -> tuple[str | runner.NewRun, dict
         raise UserError("give at least one --model")
     prompt_set = prompts.load(opts.prompt_ref)
     chosen = resolve_conditions(opts.conditions, opts.warmup)
-    providers = providers_for(list(dict.fromkeys(opts.model_refs)), opts.models_file,
-                              opts.api_base)  # fmt: skip
+    refs = list(dict.fromkeys(opts.model_refs))
+    providers = providers_for(refs, opts.models_file, opts.api_base)
     check_params(chosen, providers)
     request = runner.RunRequest(
         prompt_set=prompt_set,
@@ -145,6 +151,8 @@ def _start(archive: Path, opts: BatchOptions) -> tuple[str | runner.NewRun, dict
         name=opts.name,
         system_prompt=opts.system_prompt,
         api_base=opts.api_base,
+        model_params=registry.model_params(refs, opts.models_file),
+        explicit=opts.explicit,
     )
     return runner.record_run(archive, request), providers
 

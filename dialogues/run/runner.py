@@ -11,7 +11,7 @@ import getpass
 import os
 import threading
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,8 @@ import duckdb
 from dialogues.domain import conditions as conds
 from dialogues.domain.errors import UserError
 from dialogues.domain.prompts import PromptSet
+from dialogues.providers import context, gguf
+from dialogues.providers import params as settings
 from dialogues.providers.base import (
     GenParams,
     Message,
@@ -64,6 +66,10 @@ class RunRequest:
     """Seed of the random order; None draws one, which is stored with the run."""
     blind_required: bool = False
     """Annotators see this run's responses only blind."""
+    model_params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Each model's [models.NAME.params] from models.toml, recorded with the run."""
+    explicit: tuple[str, ...] = ()
+    """GenParams fields set explicitly on the command line: they win over model params."""
 
 
 @dataclass
@@ -135,6 +141,7 @@ def record_run(archive: Path, req: RunRequest) -> NewRun:
     plans = planning.build(req.prompt_set, [m.id for m in req.models], chosen, req.repeats,
                            order=req.order, order_seed=order_seed)  # fmt: skip
     prefixes = list({c.prefix.version_hash: c.prefix for c in chosen if c.prefix}.values())
+    windows = plan_windows(req, plans)  # refuses a conversation that cannot fit, before any write
     run = records.RunRecord(
         id=records.new_id(),
         name=req.name,
@@ -162,6 +169,9 @@ def record_run(archive: Path, req: RunRequest) -> NewRun:
             "order": req.order,
             "order_seed": order_seed,
             "blind_required": req.blind_required,
+            "model_params": req.model_params,
+            "explicit": list(req.explicit),
+            "windows": windows,
         },
     )
     db = open_connection(archive)
@@ -178,6 +188,68 @@ def record_run(archive: Path, req: RunRequest) -> NewRun:
         db.close()  # an open transaction is rolled back with it: no half-recorded run
         raise
     return NewRun(run, plans, db)
+
+
+def model_gen(base: GenParams, model_id: str, run_params: dict[str, Any]) -> GenParams:
+    """The run's parameters with the model's own settings laid over, explicit flags kept."""
+    own = (run_params.get("model_params") or {}).get(model_id) or {}
+    gen = settings.apply(base, own, keep=run_params.get("explicit") or ())
+    size = ((run_params.get("windows") or {}).get(model_id) or {}).get("num_ctx")
+    return replace(gen, num_ctx=size) if size else gen
+
+
+def plan_windows(req: RunRequest, plans: list[planning.ConversationPlan]) -> dict[str, Any]:
+    """Per model, one context window that fits its longest conversation, capped by the model.
+
+    Ollama reloads a model whenever num_ctx changes, so a model keeps one window for the run.
+    A conversation that cannot fit even under-counted is refused here, with the numbers.
+    """
+    base = GenParams(temperature=req.temperature, max_tokens=req.max_tokens)
+    run_params = {"model_params": req.model_params, "explicit": list(req.explicit)}
+    out: dict[str, Any] = {}
+    for info in req.models:
+        gen = model_gen(base, info.id, run_params)
+        own = req.model_params.get(info.id) or {}
+        system = req.system_prompt or own.get("system")
+        needs = [
+            context.need(p.conv_key, _sent_texts(p.system_prompt or system, p), len(p.turns),
+                         dict(p.overrides).get("max_tokens", gen.max_tokens))
+            for p in plans
+            if p.model_id == info.id
+        ]  # fmt: skip
+        if not needs:
+            continue
+        widest = max(needs, key=lambda n: n.high)
+        limit, source = _limit(info, own)
+        tightest = max(needs, key=lambda n: n.low)
+        if limit and tightest.low > limit:
+            raise UserError(
+                f"model {info.id}: conversation {tightest.conv_key} needs at least about "
+                f"{tightest.low} tokens (its prompts and one reply of up to {gen.max_tokens}) "
+                f"but the model holds {limit} ({source}); nothing was run"
+            )
+        size: int | None = None
+        if "num_ctx" in own:
+            size = int(own["num_ctx"])
+        elif info.provider in ("ollama", "gguf"):
+            floor = gguf.N_CTX if info.provider == "gguf" else 0
+            size = context.window(widest.high, info.context_length, floor)
+        out[info.id] = {"num_ctx": size, "needed": widest.high, "context_length":
+                        info.context_length, "set_by": source if size else None}  # fmt: skip
+    return out
+
+
+def _limit(info: ModelInfo, own: dict[str, Any]) -> tuple[int | None, str]:
+    """The most tokens a model can hold for this run, and where that figure comes from."""
+    if "num_ctx" in own:
+        return int(own["num_ctx"]), "num_ctx in models.toml"
+    told = {"ollama": "/api/show", "gguf": "the GGUF header"}.get(info.provider, "models.toml")
+    return info.context_length, f"context length from {told}"
+
+
+def _sent_texts(system: str | None, p: planning.ConversationPlan) -> list[str]:
+    """Every text the conversation sends, system prompt first."""
+    return ([system] if system else []) + [t.text for t in p.turns]
 
 
 def run_plans(
@@ -369,7 +441,9 @@ async def _converse(ctx: _Context, provider: Provider, p: planning.ConversationP
     if conv_id is None:
         conv_id = ctx.state.conversations[p.conv_key] = records.new_id()
     stored = {row["seq"]: row for row in ctx.state.histories.get(conv_id, [])}
-    system = p.system_prompt or (run.params or {}).get("system_prompt")
+    own = ((run.params or {}).get("model_params") or {}).get(p.model_id) or {}
+    # the condition's system prompt is part of the treatment; then the run's, then the model's
+    system = p.system_prompt or (run.params or {}).get("system_prompt") or own.get("system")
     sent: list[Message] = [{"role": "system", "content": system}] if system else []
     gen = GenParams(
         temperature=run.temperature if run.temperature is not None else 0.7,
@@ -377,8 +451,11 @@ async def _converse(ctx: _Context, provider: Provider, p: planning.ConversationP
         max_tokens=run.max_tokens or 256,
         timeout_s=float((run.params or {}).get("timeout_s") or 120.0),
     )
-    if p.overrides:  # the condition's own parameters
+    gen = model_gen(gen, p.model_id, run.params or {})
+    if p.overrides:  # the condition's own parameters: the treatment wins over model defaults
         gen = replace(gen, **dict(p.overrides))
+    size = gen.num_ctx or provider.info.context_length
+    floor: int | None = None  # the least the next prompt holds, from the last reply's counts
     failed = False
     for i, turn in enumerate(p.turns):
         user_seq, reply_seq = 2 * i + 1, 2 * i + 2
@@ -388,6 +465,7 @@ async def _converse(ctx: _Context, provider: Provider, p: planning.ConversationP
                 {"role": "user", "content": turn.text},
                 {"role": "assistant", "content": stored[reply_seq]["content"] or ""},
             ]
+            floor = _floor(stored[reply_seq])
             continue
         if outcome == "error" and not ctx.retry_errors:
             failed = True
@@ -406,7 +484,8 @@ async def _converse(ctx: _Context, provider: Provider, p: planning.ConversationP
         if failed:
             reply_row = _error_row(conv_id, reply_seq, attempt, turn, provider, SKIPPED, "skipped")
         else:
-            reply_row = await _call(provider, request, gen, ctx, conv_id, reply_seq, attempt, turn)
+            reply_row = await _call(provider, request, gen, ctx, conv_id, reply_seq, attempt, turn,
+                                    (size, floor))  # fmt: skip
         rows.setdefault("messages", []).append(reply_row)
         ctx.writer.submit(Batch(rows))
         ok = reply_row["error"] is None
@@ -415,6 +494,12 @@ async def _converse(ctx: _Context, provider: Provider, p: planning.ConversationP
             failed = True
             continue
         sent = [*request, {"role": "assistant", "content": reply_row["content"]}]
+        floor = _floor(reply_row)
+
+
+def _floor(row: dict[str, Any]) -> int | None:
+    """The least the conversation's next prompt holds, from a stored reply's token counts."""
+    return context.next_floor(row["tokens_in"], row["tokens_out"], bool(row["reasoning"]))
 
 
 async def _call(
@@ -426,7 +511,9 @@ async def _call(
     seq: int,
     attempt: int,
     turn: planning.Turn,
+    limits: tuple[int | None, int | None] = (None, None),
 ) -> dict[str, Any]:
+    """One call with retries, as a message row; a prompt the server cut is a `context` error."""
     attempts_allowed = int((ctx.run.params or {}).get("attempts") or 4)
     # Yield to the event loop before starting the next call: its select() is where litellm's
     # executor threads and finished responses get the GIL. Going straight from one call's
@@ -439,6 +526,10 @@ async def _call(
     except Exception as exc:  # noqa: BLE001 - one broken call must not sink the batch
         text = f"{type(exc).__name__}: {exc}"
         return _error_row(conv_id, seq, attempt, turn, provider, text, "internal", request, gen)
+    why = context.cut(reply, *limits)
+    if why is not None:  # never a silent answer to a conversation the model did not see whole
+        return _error_row(conv_id, seq, attempt, turn, provider, why, "context", request, gen,
+                          reply)  # fmt: skip
     return _reply_row(conv_id, seq, attempt, turn, provider, reply, used, request, gen)
 
 
@@ -521,7 +612,7 @@ def _base_reply(
 @functools.lru_cache(maxsize=256)
 def _params(gen: GenParams) -> dict[str, Any]:
     """GenParams as a dict, once per distinct value (asdict costs ~5 us; a batch has a few)."""
-    return asdict(gen)
+    return settings.as_record(gen)
 
 
 @functools.lru_cache(maxsize=256)
@@ -579,14 +670,16 @@ def _error_row(
     kind: str,
     request: list[Message] | None = None,
     gen: GenParams | None = None,
+    reply: Reply | None = None,
 ) -> dict[str, Any]:
     row = _base_reply(conv_id, seq, attempt, turn, provider)
     row.update(
         content=None,
         reasoning=None,
         reasoning_source=None,
-        tokens_in=None,
-        tokens_out=None,
+        # the counts and raw answer of a reply refused for its context, for the record
+        tokens_in=reply.tokens_in if reply else None,
+        tokens_out=reply.tokens_out if reply else None,
         reasoning_tokens=None,
         latency_ms=None,
         finish_reason=None,
@@ -594,7 +687,7 @@ def _error_row(
         error_kind=kind,
         model_version=None,
         request_json=_request_json(request, gen, provider),
-        raw_json=None,
+        raw_json=records.to_json(reply.raw) if reply and reply.raw else None,
     )
     return row
 
