@@ -32,7 +32,7 @@ from typing import Any
 
 import duckdb
 
-from dialogues.domain import blinding, sei
+from dialogues.domain import blinding, instruments, sei
 from dialogues.domain.errors import UserError
 from dialogues.domain.labels import DEFAULT, LabelSet
 from dialogues.domain.prompts import sha256
@@ -66,12 +66,14 @@ class Annotation:
     target: str = "answer"
     label: str | None = None
     rubric: dict[str, int] = field(default_factory=dict)
-    """{dimension key: 0 | 1 | 2} for the SEI probe this message answers."""
+    """{dimension key: score} on the instrument's dimensions for the prompt this message answers."""
     markers: list[str] = field(default_factory=list)
     evidence: list[str] = field(default_factory=list)
     note: str | None = None
     blind: bool | None = None
     origin: str = "cli"
+    instrument: str = instruments.DEFAULT
+    """The rubric instrument (id in prompts/instruments/ or a file); stored with its version."""
 
 
 def source_of(annotator: str) -> str:
@@ -114,24 +116,32 @@ def _check_lists(ann: Annotation) -> None:
         raise UserError(f"unknown evidence key(s) {', '.join(bad)}")
 
 
-def _check_rubric(ann: Annotation, message: dict[str, Any]) -> None:
+def _check_rubric(ann: Annotation, message: dict[str, Any], inst: instruments.Instrument) -> None:
     if not ann.rubric:
         return
-    probe = probe_of(message)
-    if probe is None:
+    key = message.get("prompt_key")
+    dims = inst.dimensions_for(key, message.get("phase"))
+    if not dims:
+        what = "an SEI probe" if inst.id == "sei" else f"a prompt instrument {inst.id} scores"
         raise UserError(
-            f"message {ann.message_id} does not answer an SEI probe (warm-up turns and other "
+            f"message {ann.message_id} does not answer {what} (warm-up turns and other "
             "prompts are never probe-scored); save a label without a rubric"
         )
-    allowed = {d.key for d in sei.dimensions_for(probe)}
-    for key, score in ann.rubric.items():
-        if key not in allowed:
-            raise UserError(f"rubric dimension {key!r} does not belong to probe {probe}")
-        if isinstance(score, bool) or score not in sei.SCORE_LEVELS:
-            raise UserError(f"rubric score for {key} must be 0, 1 or 2, not {score!r}")
+    allowed = {d.key for d in dims}
+    allowed_scores = ", ".join(map(str, inst.scores[:-1])) + f" or {inst.levels}"
+    for dim, score in ann.rubric.items():
+        if dim not in allowed:
+            raise UserError(f"rubric dimension {dim!r} does not belong to probe {key} ({inst.id})")
+        if isinstance(score, bool) or score not in inst.scores:
+            raise UserError(f"rubric score for {dim} must be {allowed_scores}, not {score!r}")
 
 
-def validate(ann: Annotation, message: dict[str, Any] | None, labels: LabelSet) -> str:
+def validate(
+    ann: Annotation,
+    message: dict[str, Any] | None,
+    labels: LabelSet,
+    inst: instruments.Instrument | None = None,
+) -> str:
     """Check an annotation against its message and label set; returns the judged text."""
     if message is None or message.get("role") != "assistant":
         raise UserError(f"no response with id {ann.message_id!r} in the archive")
@@ -144,7 +154,7 @@ def validate(ann: Annotation, message: dict[str, Any] | None, labels: LabelSet) 
         raise UserError(f"response {ann.message_id} has no reasoning text to annotate")
     if ann.label is not None:
         labels.check(ann.label)
-    _check_rubric(ann, message)
+    _check_rubric(ann, message, inst or instruments.load(ann.instrument))
     _check_lists(ann)
     if not (ann.label or ann.rubric or ann.markers or ann.evidence or (ann.note or "").strip()):
         raise UserError("nothing to save: give a label, rubric scores, markers or a note")
@@ -158,18 +168,21 @@ def _message(db: duckdb.DuckDBPyConnection, message_id: str) -> dict[str, Any] |
 
 def save(db: duckdb.DuckDBPyConnection, ann: Annotation, labels: LabelSet = DEFAULT) -> str:
     """Append an annotation (an edit if this annotator already judged it); returns its id."""
-    text = validate(ann, _message(db, ann.message_id), labels)
+    inst = instruments.load(ann.instrument) if ann.rubric else None
+    text = validate(ann, _message(db, ann.message_id), labels, inst)
     annotator = ann.annotator.strip()
     previous = current(db, message_ids=[ann.message_id], annotator=annotator, target=ann.target)
     row_id = new_id()
     db.execute(
         "INSERT INTO annotations (id, message_id, target, annotator, label, label_set, "
         "rubric_json, markers_json, evidence_json, note, content_hash, blind, origin, "
-        "supersedes, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "supersedes, created_at, instrument_id, instrument_version) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [row_id, ann.message_id, ann.target, annotator, ann.label, labels.id,
          to_json(ann.rubric or None), to_json(sorted(set(ann.markers)) or None),
          to_json(sorted(set(ann.evidence)) or None), (ann.note or "").strip() or None,
-         sha256(text), ann.blind, ann.origin, previous[0]["id"] if previous else None, _now()],
+         sha256(text), ann.blind, ann.origin, previous[0]["id"] if previous else None, _now(),
+         inst.id if inst else None, inst.version if inst else None],
     )  # fmt: skip
     return row_id
 
@@ -376,11 +389,10 @@ class Item:
     condition: str | None = None
     blind: bool = True
     """Built blind: as asked, or because the run requires it."""
-
-    @property
-    def dimensions(self) -> tuple[sei.Dimension, ...]:
-        """The rubric dimensions to score, empty when this is not a probe answer."""
-        return sei.dimensions_for(self.probe) if self.probe else ()
+    dimensions: tuple[instruments.Dimension, ...] = ()
+    """The instrument's dimensions for this reply, empty when it scores none (warm-up turns)."""
+    scores: tuple[int, ...] = sei.SCORE_LEVELS
+    instrument_id: str = instruments.DEFAULT
 
 
 def _who(row: dict[str, Any], blind: bool) -> str:
@@ -421,8 +433,15 @@ def _bare_prompt(db: duckdb.DuckDBPyConnection, row: dict[str, Any]) -> str:
     return row.get("content") or ""
 
 
-def item(db: duckdb.DuckDBPyConnection, message_id: str, *, blind: bool = True) -> Item:
+def item(
+    db: duckdb.DuckDBPyConnection,
+    message_id: str,
+    *,
+    blind: bool = True,
+    instrument: instruments.Instrument | None = None,
+) -> Item:
     """The response and its context; in blind mode the probe conversation only, names masked."""
+    inst = instrument or instruments.load()
     message = _message(db, message_id)
     if message is None or message["role"] != "assistant":
         raise UserError(f"no response with id {message_id!r} in the archive")
@@ -451,4 +470,6 @@ def item(db: duckdb.DuckDBPyConnection, message_id: str, *, blind: bool = True) 
         model=None if blind else head.get("model_id"),
         run_id=None if blind else head.get("run_id"),
         condition=None if blind else head.get("condition"), blind=blind,
+        dimensions=inst.dimensions_for(message.get("prompt_key"), message.get("phase")),
+        scores=inst.scores, instrument_id=inst.id,
     )  # fmt: skip

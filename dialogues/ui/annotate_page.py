@@ -7,8 +7,8 @@ from typing import Any
 import streamlit as st
 
 from dialogues.annotate import annotations as ann
+from dialogues.domain import instruments, sei
 from dialogues.domain import labels as label_sets
-from dialogues.domain import sei
 from dialogues.store import connect
 from dialogues.ui import common
 
@@ -65,16 +65,27 @@ def show_response(item: ann.Item, target: str) -> None:
             common.plain(item.content or "(empty)")
 
 
+def choose_instrument() -> instruments.Instrument:
+    """The rubric instrument, from the sidebar (the SEI unless the study picks another)."""
+    shipped = [p.stem for p in instruments.available()]
+    default = shipped.index(instruments.DEFAULT) if instruments.DEFAULT in shipped else 0
+    chosen = st.sidebar.selectbox("Rubric instrument", shipped, index=default, key="ann_instrument",
+                                  help="Files in prompts/instruments/; saved with each judgement.")  # fmt: skip
+    return instruments.load(chosen)
+
+
 def rubric_controls(item: ann.Item, prior: dict[str, Any], key: str) -> dict[str, int]:
-    """One 0/1/2 control per rubric dimension, each score's anchor text beside it."""
+    """One control per rubric dimension of the instrument, each score's anchor text beside it."""
     scores: dict[str, int] = {}
     if not item.dimensions:
         return scores
-    st.markdown(f"**Rubric — probe {item.probe}** (score low when unsure)")
-    old = prior.get("rubric") or {}
+    st.markdown(f"**Rubric — {item.instrument_id}, prompt {item.prompt_key}** "
+                "(score low when unsure)")  # fmt: skip
+    same = prior.get("instrument_id") in (None, item.instrument_id)  # None: before m006, SEI
+    old = (prior.get("rubric") or {}) if same else {}
     for dim in item.dimensions:
         choice = st.radio(
-            dim.name, list(sei.SCORE_LEVELS), key=f"{key}-{dim.key}",
+            dim.name, list(item.scores), key=f"{key}-{item.instrument_id}-{dim.key}",
             index=old[dim.key] if dim.key in old else None,
             format_func=lambda s, d=dim: f"{s} — {d.anchors[s]}",  # type: ignore[misc]
         )  # fmt: skip
@@ -112,7 +123,8 @@ def form(item: ann.Item, target: str, prior: dict[str, Any], ls: label_sets.Labe
         note = st.text_area("Note", value=prior.get("note") or "", key=f"{key}-note")
         if not st.form_submit_button("Save and next", type="primary"):
             return None
-    return ann.Annotation(item.message_id, "", target, label, rubric, markers, evidence, note)
+    return ann.Annotation(item.message_id, "", target, label, rubric, markers, evidence, note,
+                          instrument=item.instrument_id)  # fmt: skip
 
 
 def render() -> None:
@@ -121,6 +133,7 @@ def render() -> None:
     with common.user_errors():
         ls = label_sets.resolve()
         name, blind, filt = session_setup()
+        inst = choose_instrument()
     if not name:
         st.info("Enter your name in the sidebar to start; your labels are saved under it.")
         return
@@ -129,7 +142,7 @@ def render() -> None:
         status = ann.queue_status(db, name, filt, blind=blind, skip=skip)
         editing = st.session_state.get("ann_edit")
         current_id = editing or status.next_id
-        item = ann.item(db, current_id, blind=blind) if current_id else None
+        item = ann.item(db, current_id, blind=blind, instrument=inst) if current_id else None
         prior = {}
         if item is not None:
             mine = ann.current(db, message_ids=[item.message_id], annotator=name,
