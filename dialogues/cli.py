@@ -480,14 +480,18 @@ def agreement(ctx: click.Context, reference: str, target: str, divergence: bool,
     help="Labels of the visible answer or of the reasoning.",
 )
 @click.option("--blind-only", is_flag=True, help="Only annotations made blind.")
+@click.option("--instrument", default=None, help="Totals on this rubric instrument instead.")
 @click.pass_context
 def scores(ctx: click.Context, as_json: bool, target: str, blind_only: bool,
-           **filters: tuple[str, ...]) -> None:  # fmt: skip
+           instrument: str | None, **filters: tuple[str, ...]) -> None:  # fmt: skip
     """Rates and SEI per model × condition × label source, with intervals and SEI inputs."""
     from dialogues.analyse import compare
     from dialogues.analyse.frames import Filters
 
     chosen = Filters(target=target, blind_only=blind_only, **filters)
+    if instrument is not None:
+        _instrument_scores(archive_of(ctx), instrument, chosen, as_json)
+        return
     rows = compare.archive_scores(archive_of(ctx), chosen)
     if as_json:
         print_json(rows)
@@ -496,6 +500,64 @@ def scores(ctx: click.Context, as_json: bool, target: str, blind_only: bool,
         click.echo("no labels or rubric scores match", err=True)
     for line in compare.score_lines(rows):
         click.echo(line)
+
+
+def _instrument_scores(archive: Path, ref: str, chosen: Any, as_json: bool) -> None:
+    """`scores --instrument`: mean reply totals on that instrument, intervals over conversations."""
+    from dialogues.analyse.instrument_scores import instrument_rows
+    from dialogues.domain import instruments
+    from dialogues.store import connect
+
+    inst = instruments.load(ref)
+    with connect(archive) as db:
+        rows = instrument_rows(db, inst, chosen)
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        click.echo(f"no complete {inst.id} rubric scores match", err=True)
+    for r in rows:
+        ci = "" if r["ci_low"] is None else f" [{r['ci_low']:.2f}, {r['ci_high']:.2f}]"
+        click.echo(f"{r['model']}  {r['condition'] or '-'}  {r['source']}  {inst.id}@{r['version']} "
+                   f"{r['mean_total']:.2f}/{r['max']}{ci}  (replies {r['replies']}, "
+                   f"conversations {r['conversations']})")  # fmt: skip
+
+
+@cli.command("conditions")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def list_conditions(as_json: bool) -> None:
+    """List the shipped conditions (prompts/conditions/) and check that each file is valid."""
+    from dialogues.domain import conditions
+
+    rows = []
+    for path in conditions.available():
+        c = conditions.load(path)
+        rows.append({"id": c.name, "file": path.name, "title": c.title, "hash": c.version_hash,
+                     "definition": c.definition()})  # fmt: skip
+    if as_json:
+        print_json(rows)
+        return
+    for r in rows:
+        click.echo(f"{r['id']:16} {r['hash']}  {r['title'] or ''}")
+
+
+@cli.command("instruments")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def list_instruments(as_json: bool) -> None:
+    """List the shipped rubric instruments (prompts/instruments/) and check each file."""
+    from dialogues.domain import instruments
+
+    rows = []
+    for path in instruments.available():
+        i = instruments.load(path)
+        rows.append({"id": i.id, "version": i.version, "file": path.name, "title": i.title,
+                     "levels": i.levels, "total": i.total,
+                     "prompts": list(i.prompts) or "every probe"})  # fmt: skip
+    if as_json:
+        print_json(rows)
+        return
+    for r in rows:
+        click.echo(f"{r['id']:12} v{r['version']:5} 0–{r['levels']}  {r['title']}")
 
 
 @cli.command("models-set")

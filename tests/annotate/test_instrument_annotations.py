@@ -10,6 +10,7 @@ from blind_seed import seed
 from dialogues.annotate import annotations as ann
 from dialogues.domain import instruments
 from dialogues.domain.errors import UserError
+from dialogues.export import export_jsonl
 from dialogues.store import connect, transaction
 
 
@@ -20,7 +21,9 @@ def reply(archive: Path, tmp_path: Path) -> str:
         return ann.queue_status(db, "alice").next_id or ""
 
 
-def test_an_annotation_records_its_instrument_and_version(archive: Path, reply: str) -> None:
+def test_an_annotation_records_its_instrument_and_version(
+    archive: Path, reply: str, tmp_path: Path
+) -> None:
     capacity = instruments.load("capacity")
     rubric = {d.key: 3 for d in capacity.dimensions_for("p1")}
     with transaction(archive) as db:
@@ -36,6 +39,10 @@ def test_an_annotation_records_its_instrument_and_version(archive: Path, reply: 
     assert rows["alice"]["rubric"] == rubric
     assert rows["bob"]["instrument_id"] is None  # a label alone follows no instrument
     assert item.scores == (0, 1, 2, 3) and [d.key for d in item.dimensions] == list(rubric)
+    with connect(archive) as db:  # the export carries the instrument with the scores
+        export_jsonl(db, tmp_path / "out.jsonl")
+    text = (tmp_path / "out.jsonl").read_text()
+    assert '"instrument_id":"capacity","instrument_version":"1"' in text
 
 
 @pytest.mark.parametrize(
