@@ -3,7 +3,7 @@
 The inputs are the frames described in dialogues.analyse.scores (RUBRIC, RUBRIC_DIMENSIONS,
 RESPONSES, and the `score_rows` rows as a DataFrame). The table a function returns is exactly
 what its traces plot, so a page can offer it as the chart's CSV. Empty input gives an empty
-table and a figure that says "no data", never an exception.
+table and a figure that says what would fill it, never an exception.
 
 Exports: `figure_html` inlines plotly.js (about 4.8 MB) so the file opens offline.
 `figure_png` uses kaleido, which since 1.0 drives a locally installed Chrome/Chromium
@@ -30,6 +30,18 @@ SCALE_METRICS = {
     "engagement_rate": ("n", "engagement_rate_low", "engagement_rate_high", "Engagement rate"),
     "sei": ("sei_n", "sei_ci_low", "sei_ci_high", "SEI (0–10)"),
 }
+# What would fill each chart when it is empty: said on the chart, not just "no data".
+EMPTY = {
+    "sei": "No SEI scores here yet. Score the rubric of SEI battery answers on the Annotate "
+           "page (cold and warm runs of sei-battery).",
+    "scale": "Nothing to place yet: needs labelled responses (tag them, or annotate) from "
+             "models with a known parameter count (Models page).",
+    "rubric": "No rubric scores yet: score SEI probe answers on the Annotate page.",
+    "xstest": "No labelled XSTest responses: run the xstest set and tag it, or "
+              "`dialogues import xstest`.",
+    "tax": "No answered responses in these filters.",
+}  # fmt: skip
+NO_CONDITION = "no condition"
 TAX_METRICS = (
     ("median_words", "mean_words", "Median response length (words)"),
     ("median_latency_ms", "mean_latency_ms", "Median latency (ms)"),
@@ -68,6 +80,7 @@ def sei_dumbbell(
     """SEI cold vs warm per model: one dot per condition, 95% bootstrap error bars, a joining line."""
     title = "SEI cold vs warm (mean over repeats, 95% bootstrap CI)"
     table = scores.sei_table(_frame(rubric, scores.RUBRIC_COLUMNS), seed=seed)
+    table = table[table["sei"].notna()]  # groups with no complete battery have no SEI to plot
     # One row label per model, unless several labellers' scores are shown side by side.
     several = table["source"].nunique(dropna=False) > 1
     table.insert(
@@ -101,7 +114,7 @@ def sei_dumbbell(
     )
     table = table.reset_index(drop=True)
     if table.empty:
-        return empty_figure(title), table
+        return empty_figure(title, EMPTY["sei"]), table
     fig = go.Figure()
     lines_x: list[float | None] = []
     lines_y: list[str | None] = []
@@ -154,22 +167,30 @@ def scale_scatter(
     table["parameters"] = table["parameters"].astype(float)
     for col in ("family", "training"):
         table[col] = table[col].astype(object).where(table[col].notna(), "unknown")
+    # A missing condition (a dialogue, an imported set) gets a name: plotly cannot match NaN
+    # to a facet and would draw an empty "condition=nan" panel.
+    table["condition"] = (
+        table["condition"].astype(object).where(table["condition"].notna(), NO_CONDITION)
+    )
     table = _errors(table, metric, low, high).reset_index(drop=True)
     if table.empty:
-        return empty_figure(title), table
+        return empty_figure(title, EMPTY["scale"]), table
     facet = "condition" if table["condition"].nunique() > 1 else None
+    # Several label sources (a tagger, each annotator) for one model would sit on one spot:
+    # the marker shape tells them apart, and training moves to the hover text.
+    symbol = "source" if table["source"].nunique() > 1 else "training"
     fig = px.scatter(
         table,
         x="parameters",
         y=metric,
         color="family",
-        symbol="training",
+        symbol=symbol,
         facet_col=facet,
         log_x=True,
         error_y="err_plus",
         error_y_minus="err_minus",
         hover_name="model",
-        hover_data={n_col: True, "condition": True, "source": True},
+        hover_data={n_col: True, "condition": True, "source": True, "training": True},
         title=title,
     )
     fig.update_traces(marker_size=11)
@@ -179,28 +200,35 @@ def scale_scatter(
 
 
 def rubric_heatmap(dimensions: pd.DataFrame | None) -> tuple[go.Figure, pd.DataFrame]:
-    """Mean score (0–2) per model × rubric dimension, the 16 dimensions in rubric order."""
-    title = "Rubric: mean score per dimension"
+    """Mean score (0–2) per model · condition · source × rubric dimension, in rubric order."""
+    title = "Rubric: mean score per dimension (by condition and source)"
     table = scores.dimension_means(_frame(dimensions, scores.RUBRIC_DIMENSION_COLUMNS))
     if table.empty:
-        return empty_figure(title), table
+        return empty_figure(title, EMPTY["rubric"]), table
+    parts = [c for c in ("model", "condition", "source") if c in table.columns]
+    rows = table[parts].astype(str).agg(" · ".join, axis=1)
     names = [f"{d.probe.upper()} {d.name}" for d in sei.DIMENSIONS]
     z = table[list(sei.DIMENSION_KEYS)].to_numpy(dtype=float)
+    # A dimension nobody scored for a model is a blank cell, never the text "NaN".
+    text = [["" if np.isnan(v) else f"{v:.2f}" for v in row] for row in z]
     fig = go.Figure(
         go.Heatmap(
             z=z,
             x=names,
-            y=table["model"],
+            y=rows,
             zmin=0,
             zmax=sei.DIMENSION_MAX,
             colorscale="Viridis",
-            text=np.round(z, 2),
+            text=text,
             texttemplate="%{text}",
             hovertemplate="%{y}<br>%{x}: %{z:.2f}<extra></extra>",
             colorbar={"title": "mean"},
         )
     )
     fig.update_layout(title=title, xaxis_tickangle=-45)
+    if np.isnan(z).any():
+        fig.add_annotation(text="blank: not scored", x=1, y=1.08, xref="paper", yref="paper",
+                           showarrow=False, xanchor="right")  # fmt: skip
     return fig, table
 
 
@@ -211,7 +239,7 @@ def xstest_refusal(responses: pd.DataFrame | None) -> tuple[go.Figure, pd.DataFr
     table = scores.refusal_table(df, by=("model", "prompt_label", "prompt_type"))
     table = _errors(table, "refusal_rate", "refusal_rate_low", "refusal_rate_high")
     if table.empty:
-        return empty_figure(title), table
+        return empty_figure(title, EMPTY["xstest"]), table
     fig = px.bar(
         table,
         x="prompt_type",
@@ -238,7 +266,7 @@ def alignment_tax_panel(responses: pd.DataFrame | None) -> tuple[go.Figure, pd.D
     columns = ["model", "n", *[c for metric in TAX_METRICS for c in metric[:2]]]
     table = tax.reindex(columns=columns).reset_index(drop=True)
     if table.empty:
-        return empty_figure(title), table
+        return empty_figure(title, EMPTY["tax"]), table
     # Medians, because one runaway reasoning answer would drag a mean far from the typical one.
     fig = make_subplots(rows=1, cols=len(TAX_METRICS), subplot_titles=[m[2] for m in TAX_METRICS])
     for col, (median, mean, label) in enumerate(TAX_METRICS, start=1):
@@ -255,6 +283,17 @@ def alignment_tax_panel(responses: pd.DataFrame | None) -> tuple[go.Figure, pd.D
             row=1,
             col=col,
         )
+        if pd.to_numeric(table[median], errors="coerce").isna().all():
+            # Say why the panel is empty instead of leaving a bare axis.
+            nothing = (
+                "none recorded:<br>only reasoning models<br>report them"
+                if "reasoning" in median
+                else "none recorded"
+            )
+            fig.add_annotation(text=nothing, x=0.5, y=0.5, showarrow=False,
+                               xref=f"x{col if col > 1 else ''} domain",
+                               yref=f"y{col if col > 1 else ''} domain")  # fmt: skip
+            fig.update_yaxes(visible=False, row=1, col=col)
     fig.update_layout(title=title)
     return fig, table
 
@@ -282,3 +321,50 @@ def figure_png(fig: go.Figure, *, scale: float = 2.0) -> bytes | None:
         # kaleido's ChromeNotFoundError is a RuntimeError: no local browser, so no PNG.
         return None
     return bytes(png)
+
+
+def interval_dots(table: pd.DataFrame, title: str) -> go.Figure:
+    """Rates (or SEIs) as dots with their interval, one row per model · condition · source · set."""
+    if table.empty or "rate" not in table.columns:
+        return empty_figure(title)
+    parts = [c for c in ("model", "condition", "source", "set_id") if c in table.columns]
+    label = table[parts].astype(str).agg(" · ".join, axis=1)
+    data = _errors(table.assign(label=label), "rate", "ci_low", "ci_high")
+    fig = go.Figure(
+        go.Scatter(
+            x=data["rate"], y=data["label"], mode="markers", marker={"size": 10},
+            error_x={"type": "data", "array": data["err_plus"], "arrayminus": data["err_minus"]},
+            customdata=data[["n", "n_clusters"]],
+            hovertemplate="%{y}<br>%{x:.3f}<br>n=%{customdata[0]}, clusters=%{customdata[1]}"
+            "<extra></extra>",
+        )
+    )  # fmt: skip
+    fig.update_layout(title=title, yaxis={"autorange": "reversed"}, height=200 + 28 * len(data))
+    return fig
+
+
+def contrast_forest(table: pd.DataFrame) -> go.Figure:
+    """Each contrast's b − a with its interval around a zero line; adjusted p on hover."""
+    title = "Differences b − a with 95% intervals"
+    if table.empty or "estimate" not in table.columns:
+        return empty_figure(title)
+    data = table[table["estimate"].notna()].copy()
+    if data.empty:
+        return empty_figure(title, "no contrast has an estimate")
+    where = [m if k == "conditions" else c
+             for k, m, c in zip(data["kind"], data["model"], data["condition"], strict=True)]  # fmt: skip
+    data["label"] = [f"{w}: {b} − {a} ({s})" for w, a, b, s in
+                     zip(where, data["a"], data["b"], data["source"], strict=True)]  # fmt: skip
+    data = _errors(data, "estimate", "ci_low", "ci_high")
+    fig = go.Figure(
+        go.Scatter(
+            x=data["estimate"], y=data["label"], mode="markers", marker={"size": 10},
+            error_x={"type": "data", "array": data["err_plus"], "arrayminus": data["err_minus"]},
+            customdata=data[["p", "p_adjusted", "n_pairs"]],
+            hovertemplate="%{y}<br>%{x:.3f}<br>p=%{customdata[0]:.4f}, adjusted "
+            "%{customdata[1]:.4f}<br>%{customdata[2]} pairs<extra></extra>",
+        )
+    )  # fmt: skip
+    fig.add_vline(x=0, line_dash="dot", line_color="grey")
+    fig.update_layout(title=title, yaxis={"autorange": "reversed"}, height=200 + 28 * len(data))
+    return fig

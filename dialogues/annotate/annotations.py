@@ -32,6 +32,7 @@ from typing import Any
 
 import duckdb
 
+from dialogues.annotate import overlap
 from dialogues.domain import blinding, instruments, sei
 from dialogues.domain.errors import UserError
 from dialogues.domain.labels import DEFAULT, LabelSet
@@ -270,6 +271,13 @@ class QueueStatus:
     total: int
     done: int
     next_id: str | None
+    shared_total: int = 0
+    """Responses of this queue in the study's shared (overlap) set."""
+    shared_done: int = 0
+
+
+ORDERS = ("shuffled", "archive")
+"""Queue orders: a stable per-annotator shuffle, or the order the archive holds them in."""
 
 
 def seed_for(annotator: str) -> str:
@@ -303,9 +311,21 @@ def _queue_sql(filt: QueueFilter, blind: bool = True) -> tuple[str, list[Any]]:
             params += list(values)
     sql = (
         "FROM messages m JOIN conversations c ON c.id = m.conversation_id "
+        "LEFT JOIN shared s ON s.id = m.id LEFT JOIN others o ON o.message_id = m.id "
         f"WHERE {' AND '.join(clauses)}"
     )
     return sql, params
+
+
+def order_sql(order: str, annotator: str, *, spread: bool) -> tuple[str, list[Any]]:
+    """The ORDER BY of a queue: shared items first, then (with a design) the least-judged
+    by others, then the chosen order. Every queue order goes through here."""
+    if order not in ORDERS:
+        raise UserError(f"queue order must be one of {', '.join(ORDERS)}, not {order!r}")
+    keys = ["s.id IS NULL"] + (["coalesce(o.n, 0)"] if spread else [])
+    if order == "shuffled":
+        return ", ".join([*keys, "md5(? || m.id)"]), [seed_for(annotator)]
+    return ", ".join([*keys, "c.created_at, c.id, m.seq, m.id"]), []
 
 
 def queue_status(
@@ -315,29 +335,55 @@ def queue_status(
     *,
     blind: bool = True,
     skip: tuple[str, ...] = (),
+    order: str | None = None,
 ) -> QueueStatus:
-    """n of N done, and the next response this annotator has not judged (skipped ones last)."""
+    """n of N done, and the next response this annotator has not judged (skipped ones last).
+
+    With an overlap design the shared set comes first and the rest spreads out; `order`
+    (default: shuffled when blind, else archive order) settles the remaining ties.
+    """
     if filt.target not in TARGETS:
         raise UserError(f"target must be one of {', '.join(TARGETS)}")
     base, params = _queue_sql(filt, blind)
-    order = "md5(? || m.id)" if blind else "c.created_at, c.id, m.seq, m.id"
-    order_params = [seed_for(annotator)] if blind else []
+    found = overlap.design(db)
+    shared, shared_params = overlap.shared_sql(found, filt.target)
+    sort, sort_params = order_sql(order or ("shuffled" if blind else "archive"), annotator,
+                                  spread=found is not None)  # fmt: skip
     skipped = f"m.id IN ({', '.join('?' for _ in skip)})" if skip else "FALSE"
     row = db.execute(
         f"""
-        WITH q AS (
-            SELECT m.id, row_number() OVER (ORDER BY {skipped}, {order}) AS pos,
+        WITH shared AS ({shared}),
+        others AS (
+            SELECT message_id, count(DISTINCT annotator) AS n FROM annotations
+            WHERE target = ? AND annotator NOT IN (?, ?) GROUP BY message_id
+        ),
+        q AS (
+            SELECT m.id, s.id IS NOT NULL AS shared,
+                   row_number() OVER (ORDER BY {skipped}, {sort}) AS pos,
                    EXISTS (SELECT 1 FROM annotations a WHERE a.message_id = m.id
                            AND a.target = ? AND a.annotator = ?) AS done
             {base}
         )
-        SELECT count(*), count(*) FILTER (WHERE done), arg_min(id, pos) FILTER (WHERE NOT done)
+        SELECT count(*), count(*) FILTER (WHERE done), arg_min(id, pos) FILTER (WHERE NOT done),
+               count(*) FILTER (WHERE shared), count(*) FILTER (WHERE shared AND done)
         FROM q
         """,
-        [*skip, *order_params, filt.target, annotator.strip(), *params],
-    ).fetchone()
+        [*shared_params, filt.target, annotator.strip(), ADJUDICATED, *skip, *sort_params,
+         filt.target, annotator.strip(), *params],
+    ).fetchone()  # fmt: skip
     assert row is not None
-    return QueueStatus(int(row[0]), int(row[1]), row[2])
+    return QueueStatus(int(row[0]), int(row[1]), row[2], int(row[3]), int(row[4]))
+
+
+def judged(db: duckdb.DuckDBPyConnection, annotator: str, target: str = "answer") -> list[str]:
+    """The responses this annotator has judged for a target, in the order first judged:
+    what previous/next step through. Only their own: nobody else's work is reachable."""
+    rows = db.execute(
+        "SELECT message_id FROM annotations WHERE annotator = ? AND target = ? "
+        "GROUP BY message_id ORDER BY min(created_at), message_id",
+        [annotator.strip(), target],
+    ).fetchall()
+    return [r[0] for r in rows]
 
 
 def queue_options(db: duckdb.DuckDBPyConnection, *, blind: bool = True) -> dict[str, list[str]]:
@@ -473,3 +519,28 @@ def item(
         dimensions=inst.dimensions_for(message.get("prompt_key"), message.get("phase")),
         scores=inst.scores, instrument_id=inst.id,
     )  # fmt: skip
+
+
+def labels_of(
+    db: duckdb.DuckDBPyConnection, message_ids: list[str], target: str = "answer"
+) -> dict[str, dict[str, str]]:
+    """message id → {source: label}: people's current labels and taggers' tags, for a few ids."""
+    if not message_ids:
+        return {}
+    marks = ", ".join("?" for _ in message_ids)
+    rows = db.execute(
+        f"""
+        SELECT message_id, CASE WHEN annotator = '{ADJUDICATED}' THEN annotator
+                                ELSE '{HUMAN_PREFIX}' || annotator END AS source, label
+        FROM ({CURRENT_SQL}) WHERE target = ? AND label IS NOT NULL AND message_id IN ({marks})
+        UNION ALL
+        SELECT message_id, '{TAGGER_PREFIX}' || tagger_id, label FROM tags
+        WHERE target = ? AND message_id IN ({marks})
+        ORDER BY 1, 2
+        """,
+        [target, *message_ids, target, *message_ids],
+    ).fetchall()
+    out: dict[str, dict[str, str]] = {}
+    for message_id, source, label in rows:
+        out.setdefault(message_id, {})[source] = label
+    return out

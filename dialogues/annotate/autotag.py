@@ -12,6 +12,7 @@ import asyncio
 import math
 import os
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -22,11 +23,20 @@ import duckdb
 import pandas as pd
 
 from dialogues.annotate.annotations import TARGETS, probe_of
-from dialogues.annotate.tagging import HeuristicTagger, Tag, Tagger, rules_digest, tagger_id
+from dialogues.annotate.tagging import (
+    HeuristicTagger,
+    Tag,
+    Tagger,
+    no_answer,
+    no_answer_tag,
+    rules_digest,
+    tagger_id,
+)
 from dialogues.domain.prompts import sha256
 from dialogues.store import connect, transaction
 from dialogues.store.records import new_id, to_json
 
+PROGRESS_STEP = 5000  # rows per saved slice when a caller watches progress
 PARALLEL_FROM = 5000  # below this, starting worker processes costs more than it saves
 CHUNK = 2000
 
@@ -73,6 +83,30 @@ def register_tagger(db: duckdb.DuckDBPyConnection, tagger: Tagger) -> str:
     return tid
 
 
+def _untagged_where(tid: str, target: str, run_id: str | None) -> tuple[str, list[Any]]:
+    """FROM … WHERE for the responses this tagger has not tagged (m: message, c: conversation)."""
+    # Answers are tagged even when empty (an empty answer is data); reasoning only when present.
+    present = "TRUE" if target == "answer" else "trim(coalesce(m.reasoning, '')) <> ''"
+    run = "AND c.run_id = ?" if run_id else ""
+    where = f"""
+        WHERE m.role = 'assistant' AND m.error IS NULL AND {present} {run}
+          AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.message_id = m.id AND t.target = ?
+                          AND t.tagger_id = ?)"""
+    return where, [*([run_id] if run_id else []), target, tid]
+
+
+def count_untagged(
+    db: duckdb.DuckDBPyConnection, tagger: Tagger, target: str = "answer", run_id: str | None = None
+) -> int:
+    """How many responses this tagger has not tagged yet (what tagging now would do)."""
+    where, params = _untagged_where(tagger_id(tagger), target, run_id)
+    row = db.execute(
+        f"SELECT count(*) FROM messages m JOIN conversations c ON c.id = m.conversation_id {where}",
+        params,
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
 def untagged(
     db: duckdb.DuckDBPyConnection,
     tid: str,
@@ -83,9 +117,6 @@ def untagged(
     """Responses without a tag from this tagger: message_id, text, phase, prompt_key, and the
     question before each when `questions` (only a judge reads it)."""
     text = "m.content" if target == "answer" else "m.reasoning"
-    # Answers are tagged even when empty (an empty answer is data); reasoning only when present.
-    present = "TRUE" if target == "answer" else "trim(coalesce(m.reasoning, '')) <> ''"
-    run = "AND c.run_id = ?" if run_id else ""
     column = join = latest = ""
     # Only a judge reads the question; joining it copies its text once per answer (a large
     # frame at 100,000 answers), so the heuristic goes without.
@@ -96,17 +127,17 @@ def untagged(
         latest = (
             "QUALIFY row_number() OVER (PARTITION BY m.id ORDER BY u.attempt DESC NULLS LAST) = 1"
         )
+    where, params = _untagged_where(tid, target, run_id)
     return db.execute(
         f"""
-        SELECT m.id AS message_id, coalesce({text}, '') AS text, m.phase, m.prompt_key {column}
+        SELECT m.id AS message_id, coalesce({text}, '') AS text, m.phase, m.prompt_key,
+               m.reasoning, m.finish_reason {column}
         FROM messages m JOIN conversations c ON c.id = m.conversation_id
         {join}
-        WHERE m.role = 'assistant' AND m.error IS NULL AND {present} {run}
-          AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.message_id = m.id AND t.target = ?
-                          AND t.tagger_id = ?)
+        {where}
         {latest}
         """,
-        [*([run_id] if run_id else []), target, tid],
+        params,
     ).df()
 
 
@@ -140,6 +171,34 @@ def _judge(tagger: Any, frame: pd.DataFrame) -> list[Tag | Exception]:
     return list(asyncio.run(tagger.judge_many(items)))
 
 
+def _missing(target: str, frame: pd.DataFrame) -> list[str | None]:
+    """Per row, why the reply holds no answer (see tagging.no_answer), None when it has one."""
+    if target != "answer":
+        return [None] * len(frame)
+    return [no_answer(t, r if isinstance(r, str) else None, f if isinstance(f, str) else None)
+            for t, r, f in zip(frame["text"], frame["reasoning"], frame["finish_reason"],
+                               strict=True)]  # fmt: skip
+
+
+def _tag_frame(
+    tagger: Tagger, tid: str, target: str, todo: pd.DataFrame, workers: int | None
+) -> list[Any]:
+    """Tags for the rows: no_answer where there is no answer, the tagger's own elsewhere."""
+    missing = _missing(target, todo)
+    answered = todo[[m is None for m in missing]]
+    if answered.empty:
+        found: list[Any] = []
+    elif hasattr(tagger, "judge_many"):
+        found = _judge(tagger, answered)
+    elif hasattr(tagger, "tag_for"):  # the learned tagger: out-of-fold tags for its own labels
+        found = [tagger.tag_for(m, t) for m, t in zip(answered["message_id"], answered["text"],
+                                                        strict=True)]  # fmt: skip
+    else:
+        found = list(_heuristic(tagger, answered["text"].tolist(), workers))
+    it = iter(found)
+    return [no_answer_tag(m, tid) if m else next(it) for m in missing]
+
+
 def _frame(tid: str, target: str, frame: pd.DataFrame, tags: list[Any]) -> pd.DataFrame:
     """The rows to insert for the tags that came out (failures left out)."""
     rows = []
@@ -169,14 +228,36 @@ def insert_tags(db: duckdb.DuckDBPyConnection, rows: pd.DataFrame) -> int:
     return len(rows)
 
 
+def failure_reason(error: object) -> str:
+    """'call failed' when the judge never answered, else 'unparseable'."""
+    return "call failed" if str(error).startswith("judge call failed") else "unparseable"
+
+
+def record_failures(
+    db: duckdb.DuckDBPyConnection, tid: str, target: str, frame: pd.DataFrame, tags: list[Any]
+) -> int:
+    """Store the replies the tagger could not label, with why; returns how many."""
+    now = datetime.now(UTC).replace(tzinfo=None)
+    rows = [(new_id(), m, target, tid, failure_reason(t), str(t)[:500], now)
+            for m, t in zip(frame["message_id"], tags, strict=True) if not isinstance(t, Tag)]  # fmt: skip
+    if rows:
+        db.executemany("INSERT INTO tag_failures VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+    return len(rows)
+
+
 def tag_archive(
     archive: Path,
     tagger: Tagger,
     targets: tuple[str, ...] = ("answer",),
     run_id: str | None = None,
     workers: int | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> list[TagSummary]:
-    """Tag every response (per target) this tagger has not tagged yet; returns what it did."""
+    """Tag every response (per target) this tagger has not tagged yet; returns what it did.
+
+    With `progress`, tags go in by slices of PROGRESS_STEP, each saved as it is done, and
+    progress(target, done, total) is called after each (an interrupted run keeps its tags).
+    """
     out = []
     for target in targets:
         started = time.perf_counter()
@@ -185,19 +266,19 @@ def tag_archive(
             judge = hasattr(tagger, "judge_many")
             todo = untagged(db, tid, target, run_id, questions=judge)
         summary = TagSummary(tid, target)
-        if not todo.empty:
-            texts = todo["text"].tolist()
-            if judge:
-                tags: list[Any] = _judge(tagger, todo)
-            else:
-                tags = list(_heuristic(tagger, texts, workers))
-            rows = _frame(tid, target, todo, tags)
+        step = PROGRESS_STEP if progress else max(len(todo), 1)
+        for start in range(0, len(todo), step):
+            part = todo.iloc[start : start + step]
+            tags = _tag_frame(tagger, tid, target, part, workers)
             with transaction(archive) as db:
-                summary.tagged = insert_tags(db, rows)
-            errors = [(m, t) for m, t in zip(todo["message_id"], tags, strict=True)
+                summary.tagged += insert_tags(db, _frame(tid, target, part, tags))
+                record_failures(db, tid, target, part, tags)
+            errors = [(m, t) for m, t in zip(part["message_id"], tags, strict=True)
                       if not isinstance(t, Tag)]  # fmt: skip
-            summary.failed = len(errors)
-            summary.failures = [f"{m}: {e}" for m, e in errors[:10]]
+            summary.failed += len(errors)
+            summary.failures += [f"{m}: {e}" for m, e in errors][: 10 - len(summary.failures)]
+            if progress:
+                progress(target, start + len(part), len(todo))
         summary.seconds = time.perf_counter() - started
         out.append(summary)
     return out

@@ -60,16 +60,16 @@ class RunRequest:
     system_prompt: str | None = None
     attempts: int = 4
     api_base: str | None = None
+    model_params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Each model's [models.NAME.params] from models.toml, recorded with the run."""
+    explicit: tuple[str, ...] = ()
+    """GenParams fields set explicitly on the command line: they win over model params."""
     conditions: tuple[conds.Condition, ...] = ()
     order: str = "random"
     order_seed: int | None = None
     """Seed of the random order; None draws one, which is stored with the run."""
     blind_required: bool = False
     """Annotators see this run's responses only blind."""
-    model_params: dict[str, dict[str, Any]] = field(default_factory=dict)
-    """Each model's [models.NAME.params] from models.toml, recorded with the run."""
-    explicit: tuple[str, ...] = ()
-    """GenParams fields set explicitly on the command line: they win over model params."""
 
 
 @dataclass
@@ -164,14 +164,14 @@ def record_run(archive: Path, req: RunRequest) -> NewRun:
             "timeout_s": req.timeout_s,
             "attempts": req.attempts,
             "api_base": req.api_base,
+            "model_params": req.model_params,
+            "explicit": list(req.explicit),
+            "windows": windows,
             # each condition as it was defined, so the run replays from the archive alone
             "conditions": [{**c.definition(), "hash": c.version_hash} for c in chosen],
             "order": req.order,
             "order_seed": order_seed,
             "blind_required": req.blind_required,
-            "model_params": req.model_params,
-            "explicit": list(req.explicit),
-            "windows": windows,
         },
     )
     db = open_connection(archive)
@@ -210,10 +210,10 @@ def plan_windows(req: RunRequest, plans: list[planning.ConversationPlan]) -> dic
     for info in req.models:
         gen = model_gen(base, info.id, run_params)
         own = req.model_params.get(info.id) or {}
-        system = req.system_prompt or own.get("system")
         needs = [
-            context.need(p.conv_key, _sent_texts(p.system_prompt or system, p), len(p.turns),
-                         dict(p.overrides).get("max_tokens", gen.max_tokens))
+            context.need(p.conv_key, _sent_texts(p.system_prompt or req.system_prompt
+                                                 or own.get("system"), p),
+                         len(p.turns), dict(p.overrides).get("max_tokens", gen.max_tokens))
             for p in plans
             if p.model_id == info.id
         ]  # fmt: skip
@@ -442,7 +442,6 @@ async def _converse(ctx: _Context, provider: Provider, p: planning.ConversationP
         conv_id = ctx.state.conversations[p.conv_key] = records.new_id()
     stored = {row["seq"]: row for row in ctx.state.histories.get(conv_id, [])}
     own = ((run.params or {}).get("model_params") or {}).get(p.model_id) or {}
-    # the condition's system prompt is part of the treatment; then the run's, then the model's
     system = p.system_prompt or (run.params or {}).get("system_prompt") or own.get("system")
     sent: list[Message] = [{"role": "system", "content": system}] if system else []
     gen = GenParams(
@@ -452,8 +451,9 @@ async def _converse(ctx: _Context, provider: Provider, p: planning.ConversationP
         timeout_s=float((run.params or {}).get("timeout_s") or 120.0),
     )
     gen = model_gen(gen, p.model_id, run.params or {})
-    if p.overrides:  # the condition's own parameters: the treatment wins over model defaults
-        gen = replace(gen, **dict(p.overrides))
+    if p.overrides:  # the condition's own parameters; explicit command-line flags still win
+        keep = set((run.params or {}).get("explicit") or ())
+        gen = replace(gen, **{k: v for k, v in p.overrides if k not in keep})
     size = gen.num_ctx or provider.info.context_length
     floor: int | None = None  # the least the next prompt holds, from the last reply's counts
     failed = False
@@ -485,7 +485,7 @@ async def _converse(ctx: _Context, provider: Provider, p: planning.ConversationP
             reply_row = _error_row(conv_id, reply_seq, attempt, turn, provider, SKIPPED, "skipped")
         else:
             reply_row = await _call(provider, request, gen, ctx, conv_id, reply_seq, attempt, turn,
-                                    (size, floor))  # fmt: skip
+                                    (size, _plus(floor, turn.text)))  # fmt: skip
         rows.setdefault("messages", []).append(reply_row)
         ctx.writer.submit(Batch(rows))
         ok = reply_row["error"] is None
@@ -497,9 +497,15 @@ async def _converse(ctx: _Context, provider: Provider, p: planning.ConversationP
         floor = _floor(reply_row)
 
 
+def _plus(floor: int | None, message: str) -> int | None:
+    """The floor with the new message added: the least the prompt about to be sent holds."""
+    return None if floor is None else floor + context.at_least(message)
+
+
 def _floor(row: dict[str, Any]) -> int | None:
     """The least the conversation's next prompt holds, from a stored reply's token counts."""
-    return context.next_floor(row["tokens_in"], row["tokens_out"], bool(row["reasoning"]))
+    return context.next_floor(row["tokens_in"], row["tokens_out"], row["reasoning_tokens"],
+                              row["content"], bool(row["reasoning"]))  # fmt: skip
 
 
 async def _call(

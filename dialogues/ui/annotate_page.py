@@ -1,8 +1,14 @@
-"""Annotate page: a named annotator works through a (blind) queue of responses, one at a time."""
+"""Annotate page: a named annotator works through a (blind) queue of responses, one at a time.
+
+Keyboard: 1, 2, 3 … choose a label, S saves and moves on, K skips, P and N step through the
+annotator's own earlier judgements. Everything this page remembers is kept per annotator name,
+so switching the name never opens another person's work.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import hashlib
+from typing import Any, Literal
 
 import streamlit as st
 
@@ -13,26 +19,38 @@ from dialogues.store import connect
 from dialogues.ui import common
 
 KIND_TITLES = {"primary": "Markers", "secondary": "Secondary markers", "anti": "Anti-markers"}
+KEEP: Literal["session"] = (
+    "session"  # annotator name, mode and queue filters survive a visit to another page
+)
 
 
 def session_setup() -> tuple[str, bool, ann.QueueFilter]:
     """Annotator, blind mode and queue filters, from the sidebar."""
     side = st.sidebar
     side.header("Annotator")
-    name = side.text_input("Your name", key="ann_name").strip()
-    blind = side.toggle("Blind mode", value=True, key="ann_blind",
+    name = side.text_input("Your name", key="ann_name", persist_state=KEEP).strip()
+    blind = side.toggle("Blind mode", value=True, key="ann_blind", persist_state=KEEP,
                         help="Hide the model and run, and shuffle the queue for you.")  # fmt: skip
     target = side.radio("Judge", list(ann.TARGETS), key="ann_target", horizontal=True,
+                        persist_state=KEEP,
                         format_func=lambda t: "the answer" if t == "answer" else "the thinking")  # fmt: skip
     with connect(common.archive()) as db:
         options = ann.queue_options(db, blind=blind)
     side.header("Queue")
-    sets = side.multiselect("Prompt sets", options["set_ids"], key="ann_sets")
-    keys = side.multiselect("Prompts / probes", options["prompt_keys"], key="ann_prompts")
+    sets = side.multiselect("Prompt sets", options["set_ids"], key="ann_sets", persist_state=KEEP)
+    keys = side.multiselect("Prompts / probes", options["prompt_keys"], key="ann_prompts",
+                            persist_state=KEEP)  # fmt: skip
     models: list[str] = []
     if not blind:  # a model filter would tell a blind annotator whose answers these are
-        models = side.multiselect("Models", options["models"], key="ann_models")
+        models = side.multiselect("Models", options["models"], key="ann_models",
+                                  persist_state=KEEP)  # fmt: skip
     return name, blind, ann.QueueFilter(tuple(sets), tuple(keys), tuple(models), (), target)
+
+
+def mine(name: str, target: str) -> dict[str, Any]:
+    """This annotator's own page state (skipped items, the judgement open for editing)."""
+    people: dict[tuple[str, str], dict[str, Any]] = st.session_state.setdefault("ann_people", {})
+    return people.setdefault((name, target), {"skip": [], "edit": None})
 
 
 def show_context(item: ann.Item) -> None:
@@ -43,7 +61,7 @@ def show_context(item: ann.Item) -> None:
                      expanded=len(item.context) <= 2):  # fmt: skip
         for turn in item.context:
             st.caption(turn.who)
-            common.plain(turn.content)
+            common.prose(turn.content)
 
 
 def show_response(item: ann.Item, target: str) -> None:
@@ -54,15 +72,15 @@ def show_response(item: ann.Item, target: str) -> None:
     st.caption(common.escape(meta))
     if target == "answer":
         st.subheader("Response")
-        common.plain(item.content)
+        common.prose(item.content)
         if item.reasoning:
             with st.expander("Reasoning (thinking text)"):
-                common.plain(item.reasoning)
+                common.prose(item.reasoning)
     else:
         st.subheader("Thinking")
-        common.plain(item.reasoning or "")
+        common.prose(item.reasoning or "")
         with st.expander("The answer that followed"):
-            common.plain(item.content or "(empty)")
+            common.prose(item.content or "(empty)")
 
 
 def choose_instrument() -> instruments.Instrument:
@@ -103,15 +121,41 @@ def checklist(
             if st.checkbox(name, value=k in chosen, help=desc, key=f"{key}-{k}")]  # fmt: skip
 
 
-def form(item: ann.Item, target: str, prior: dict[str, Any], ls: label_sets.LabelSet) -> Any:
-    """The judgement form; returns an Annotation when saved."""
-    key = f"ann-{item.message_id}-{target}"
-    with st.form(key):
-        label = st.radio("Label", list(ls.labels), key=f"{key}-label", horizontal=False,
-                         index=ls.labels.index(prior["label"]) if prior.get("label") in ls.labels
-                         else None, format_func=lambda lab: f"{lab} — {ls.describe(lab)}")  # fmt: skip
+def label_buttons(ls: label_sets.LabelSet, prior: dict[str, Any], key: str) -> str | None:
+    """One button per label, keys 1, 2, 3 …; the chosen one is highlighted."""
+    state = f"{key}-label"
+    if state not in st.session_state:
+        st.session_state[state] = prior.get("label") if prior.get("label") in ls.labels else None
+    st.markdown("**Label** (keys " + ", ".join(str(i + 1) for i in range(len(ls.labels))) + ")")
+    cols = st.columns(len(ls.labels))
+    for i, (col, lab) in enumerate(zip(cols, ls.labels, strict=True)):
+        chosen = st.session_state[state] == lab
+        shortcut = str(i + 1) if i < 9 else None
+        if col.button(f"{lab}", key=f"{key}-pick-{lab}", help=ls.describe(lab),
+                      type="primary" if chosen else "secondary", shortcut=shortcut,
+                      width="stretch"):  # fmt: skip
+            st.session_state[state] = lab
+            st.rerun()
+    label = st.session_state[state]
+    return str(label) if label is not None else None
+
+
+def sei_controls(item: ann.Item, target: str, prior: dict[str, Any], key: str) -> tuple[
+    dict[str, int], list[str], list[str]
+]:  # fmt: skip
+    """Rubric (where the chosen instrument scores this prompt), markers and evidence (SEI probes)."""
+    if not item.dimensions and item.probe is None:
+        what = ("The SEI rubric and markers apply only to answers to the SEI probes"
+                if item.instrument_id == "sei" else
+                f"The {item.instrument_id} rubric does not score this prompt")  # fmt: skip
+        st.caption(f"{what}; this response takes a label and a note.")
+        return {}, [], []
+    markers: list[str] = []
+    evidence: list[str] = []
+    with st.expander("Rubric, markers and evidence", expanded=target == "answer"):
         rubric = rubric_controls(item, prior, key) if target == "answer" else {}
-        markers: list[str] = []
+        if item.probe is None:  # markers and evidence belong to the SEI battery
+            return rubric, markers, evidence
         for kind in ("primary", "secondary", "anti"):
             group = [(m.key, m.name, m.description) for m in sei.MARKERS if m.kind == kind]
             markers += checklist(KIND_TITLES[kind], group, set(prior.get("markers") or []),
@@ -120,11 +164,55 @@ def form(item: ann.Item, target: str, prior: dict[str, Any], ls: label_sets.Labe
                           for i in sei.EVIDENCE_CATEGORIES + sei.LINGUISTIC_INDICATORS]  # fmt: skip
         evidence = checklist("Evidence", evidence_items, set(prior.get("evidence") or []),
                              f"{key}-evidence")  # fmt: skip
-        note = st.text_area("Note", value=prior.get("note") or "", key=f"{key}-note")
-        if not st.form_submit_button("Save and next", type="primary"):
-            return None
+    return rubric, markers, evidence
+
+
+def form(
+    item: ann.Item, target: str, prior: dict[str, Any], ls: label_sets.LabelSet, key: str
+) -> Any:
+    """The judgement controls; returns an Annotation when 'Save and next' is pressed."""
+    label = label_buttons(ls, prior, key)
+    rubric, markers, evidence = sei_controls(item, target, prior, key)
+    note = st.text_area("Note", value=prior.get("note") or "", key=f"{key}-note", height=68)
+    if not st.button("Save and next", type="primary", key=f"{key}-save", shortcut="S"):
+        return None
     return ann.Annotation(item.message_id, "", target, label, rubric, markers, evidence, note,
                           instrument=item.instrument_id)  # fmt: skip
+
+
+def form_key(name: str, message_id: str, target: str) -> str:
+    """Widget keys that belong to one annotator, one response and one target: never shared."""
+    who = hashlib.sha256(name.encode()).hexdigest()[:8]
+    return f"ann-{who}-{message_id}-{target}"
+
+
+def step(state: dict[str, Any], judged: list[str], delta: int) -> None:
+    """Move through the annotator's own judgements; past the newest goes back to the queue."""
+    at = judged.index(state["edit"]) if state["edit"] in judged else len(judged)
+    to = at + delta
+    state["edit"] = judged[to] if 0 <= to < len(judged) else None
+
+
+def navigation(state: dict[str, Any], judged: list[str], item_id: str) -> None:
+    """Previous / next through one's own judgements, and skip."""
+    left, mid, right = st.columns(3)
+    editing = state["edit"] is not None
+    at = judged.index(state["edit"]) if editing and state["edit"] in judged else len(judged)
+    if left.button("Previous (P)", key="ann_prev", shortcut="P", disabled=at == 0,
+                   width="stretch"):  # fmt: skip
+        step(state, judged, -1)
+        st.rerun()
+    if mid.button("Next (N)", key="ann_next", shortcut="N", disabled=not editing,
+                  width="stretch"):  # fmt: skip
+        step(state, judged, +1)
+        st.rerun()
+    if right.button("Skip for now (K)", key="ann_skip_btn", shortcut="K", disabled=editing,
+                    width="stretch"):  # fmt: skip
+        state["skip"] = [*state["skip"], item_id]
+        st.rerun()
+    if editing:
+        st.caption(f"Your judgement {at + 1} of {len(judged)}. Next past the newest returns "
+                   "to the queue.")  # fmt: skip
 
 
 def render() -> None:
@@ -137,41 +225,36 @@ def render() -> None:
     if not name:
         st.info("Enter your name in the sidebar to start; your labels are saved under it.")
         return
-    skip = tuple(st.session_state.setdefault("ann_skip", []))
+    state = mine(name, filt.target)
     with common.user_errors(), connect(path) as db:
-        status = ann.queue_status(db, name, filt, blind=blind, skip=skip)
-        editing = st.session_state.get("ann_edit")
-        current_id = editing or status.next_id
+        status = ann.queue_status(db, name, filt, blind=blind, skip=tuple(state["skip"]))
+        judged = ann.judged(db, name, filt.target)
+        current_id = state["edit"] or status.next_id
         item = ann.item(db, current_id, blind=blind, instrument=inst) if current_id else None
         prior = {}
         if item is not None:
-            mine = ann.current(db, message_ids=[item.message_id], annotator=name,
-                               target=filt.target)  # fmt: skip
-            prior = mine[0] if mine else {}
+            found = ann.current(db, message_ids=[item.message_id], annotator=name,
+                                target=filt.target)  # fmt: skip
+            prior = found[0] if found else {}
+    shared = (f" · shared set {status.shared_done} of {status.shared_total}"
+              if status.shared_total else "")  # fmt: skip
     st.progress(status.done / status.total if status.total else 1.0,
-                text=f"{status.done} of {status.total} done")  # fmt: skip
+                text=f"{status.done} of {status.total} done{shared}")  # fmt: skip
     if item is None:
         st.success("Nothing left in this queue. Change the filters or the target for more.")
+        navigation(state, judged, "")
         return
     show_context(item)
     show_response(item, filt.target)
-    saved = form(item, filt.target, prior, ls)
+    saved = form(item, filt.target, prior, ls, form_key(name, item.message_id, filt.target))
     if saved is not None:
         saved.annotator, saved.blind, saved.origin = name, item.blind and not filt.models, "app"
         with common.user_errors():
             ann.save_to(path, saved, ls)
-        st.session_state["ann_last"] = item.message_id
-        st.session_state.pop("ann_edit", None)
+        if state["edit"] is not None:
+            step(state, judged, +1)
         st.rerun()
-    left, right = st.columns(2)
-    if left.button("Skip for now", key="ann_skip_btn"):
-        st.session_state["ann_skip"] = [*skip, item.message_id]
-        st.session_state.pop("ann_edit", None)
-        st.rerun()
-    last = st.session_state.get("ann_last")
-    if last and not editing and right.button("Edit my last judgement", key="ann_back"):
-        st.session_state["ann_edit"] = last
-        st.rerun()
+    navigation(state, judged, item.message_id)
     if prior:
         st.caption(f"Editing: your earlier judgement ({prior['label'] or 'no label'}) stays in the "
                    "history; saving adds a new version.")  # fmt: skip

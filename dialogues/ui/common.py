@@ -47,3 +47,8 @@ def escape(text: str) -> str:
 def plain(text: str) -> None:
     """Show text exactly as written: never markdown, never HTML (a reply may hold <script>)."""
     st.code(text, language=None, wrap_lines=True)
+
+
+def prose(text: str) -> None:
+    """Show a reply as readable prose: markdown and HTML stay inert, line breaks are kept."""
+    st.markdown(escape(text).replace("\n", "  \n") if text.strip() else "*(empty)*")

@@ -7,18 +7,20 @@ every chart offers its figure and the exact table behind it for download.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 import streamlit as st
 
 from dialogues.analyse import charts, compare, frames
 from dialogues.analyse.frames import Filters
+from dialogues.annotate import autotag, tagging
 from dialogues.store import connect
 from dialogues.store.queries import run_label
 from dialogues.ui import common
 
 AUTO = "(most XSTest labels)"
+KEEP: Literal["session"] = "session"  # filters survive a visit to another page
 SCALE_METRICS = {"engagement_rate": "Engagement rate", "sei": "SEI"}
 
 
@@ -50,23 +52,32 @@ def choose_filters(opts: dict[str, list[Any]]) -> tuple[Filters, str | None, str
     side = st.sidebar
     side.header("Filter")
     runs = {r["id"]: run_label(r) for r in opts["runs"]}
-    run_ids = side.multiselect("Runs", list(runs), format_func=lambda r: runs[r], key="cmp_runs")
-    set_ids = side.multiselect("Prompt sets", opts["set_ids"], key="cmp_sets")
-    conditions = side.multiselect("Conditions", opts["conditions"], key="cmp_conditions")
+    run_ids = side.multiselect(
+        "Runs", list(runs), format_func=lambda r: runs[r], key="cmp_runs", persist_state=KEEP
+    )
+    set_ids = side.multiselect("Prompt sets", opts["set_ids"], key="cmp_sets", persist_state=KEEP)
+    conditions = side.multiselect(
+        "Conditions", opts["conditions"], key="cmp_conditions", persist_state=KEEP
+    )
     sources = side.multiselect(
-        "Annotators and taggers", opts["sources"], key="cmp_sources",
+        "Annotators and taggers", opts["sources"], key="cmp_sources", persist_state=KEEP,
         help="human:NAME is a person, adjudicated the agreed label, tagger:ID an automatic "
         "tagger. Empty means all, each shown apart.",
     )  # fmt: skip
-    target = side.radio("Labels of", ["answer", "reasoning"], horizontal=True, key="cmp_target")
+    target = side.radio(
+        "Labels of", ["answer", "reasoning"], horizontal=True, key="cmp_target", persist_state=KEEP
+    )
     side.header("Charts")
     refusal = side.selectbox(
-        "Refusal labels from", [AUTO, *opts["sources"]], key="cmp_refusal",
+        "Refusal labels from", [AUTO, *opts["sources"]], key="cmp_refusal", persist_state=KEEP,
         help="XSTest and alignment-tax refusal rates count one source's labels.",
     )  # fmt: skip
     metric = side.radio("Scale chart shows", list(SCALE_METRICS), key="cmp_metric",
+                        persist_state=KEEP,
                         format_func=SCALE_METRICS.__getitem__)  # fmt: skip
-    png = side.checkbox("Offer PNG downloads (renders with a local Chrome)", key="cmp_png")
+    png = side.checkbox(
+        "Offer PNG downloads (renders with a local Chrome)", key="cmp_png", persist_state=KEEP
+    )
     filters = Filters(tuple(run_ids), tuple(set_ids), tuple(conditions), tuple(sources),
                       target=target)  # fmt: skip
     return filters, None if refusal == AUTO else refusal, metric, png
@@ -102,10 +113,19 @@ def png_available() -> bool:
 def show_scores(rows: list[dict[str, Any]], data: compare.Frames) -> None:
     """The scores table, SEI C/W, and where people disagree, each person's value and the mean."""
     st.subheader("Scores per model × condition × source")
-    st.caption("Rates are shares of labelled responses with Wilson 95% intervals; SEI is the "
-               "mean over repeats with a 95% bootstrap interval, its inputs beside it "
-               "(mean probe total /32, net markers /10, evidence /15).")  # fmt: skip
+    st.caption("Rates are shares of labelled responses with 95% intervals over prompts (a "
+               "cluster bootstrap; `ci_method` and `n_clusters` say how, `prompt_sets` what a "
+               "rate pools over). SEI is the mean of complete batteries over repeats with a "
+               "t-interval, its coverage and inputs beside it (mean probe total /32, net "
+               "markers /10, evidence /15); a judge's SEI is probe-only and has no class; a "
+               "class whose interval crosses a threshold reads 'uncertain'.")  # fmt: skip
+    pooled = {tuple(r.get("prompt_sets") or []) for r in rows if r.get("n")}
+    if len(pooled) > 1:
+        st.warning("These rows rate different prompt sets: their rates are not comparable "
+                   "as they stand. Filter to one prompt set, or compare on the Analysis page, "
+                   "which pairs answers to the same prompts.")  # fmt: skip
     st.dataframe(compare.scores_table(rows), hide_index=True, key="cmp_scores")
+    st.caption("n counts the responses a source labelled; n_unlabelled those it has not.")
     downloads("scores", pd.DataFrame(rows))
     cw = compare.cold_warm(data.rubric)
     if not cw.empty:
@@ -137,12 +157,42 @@ def show_chart(chart: compare.Chart, png: bool, beside: pd.DataFrame | None = No
     downloads(chart.key, chart.table, chart.figure, png)
 
 
+def offer_tagging(path: Path) -> None:
+    """Say when responses have no automatic tag, and tag them here with a progress bar."""
+    tagger = tagging.HEURISTIC
+    with common.user_errors(), connect(path) as db:
+        waiting = autotag.count_untagged(db, tagger)
+    done = st.session_state.pop("cmp_tagged", None)
+    if done:
+        st.success(done)
+    if not waiting:
+        return
+    tid = tagging.tagger_id(tagger)
+    st.warning(f"{waiting} responses are unlabelled by the automatic tagger ({tid}): its rates "
+               "leave them out, so a new run can show n = 1. Tag them here (or run "
+               "`dialogues tag --auto`); people label responses on the Annotate page.")  # fmt: skip
+    if st.button(f"Tag {waiting} responses now", key="cmp_tag", type="primary"):
+        bar = st.progress(0.0, text="Tagging …")
+
+        def show(target: str, n: int, total: int) -> None:
+            bar.progress(n / total, text=f"Tagged {n} of {total} ({target})")
+
+        with common.user_errors():
+            (summary,) = autotag.tag_archive(path, tagger, progress=show)
+        st.session_state["cmp_tagged"] = (
+            f"Tagged {summary.tagged} responses with {summary.tagger} in "
+            f"{summary.seconds:.1f} s" + (f"; {summary.failed} failed." if summary.failed else ".")
+        )
+        st.rerun()
+
+
 def render() -> None:
     path = common.show_archive()
     st.title("Compare")
     with common.user_errors():
         opts = options(str(path), stamp(path))
     filters, refusal, metric, png = choose_filters(opts)
+    offer_tagging(path)
     with common.user_errors():
         data, rows = scored(str(path), stamp(path), filters, refusal)
     if not rows and data.responses is not None and data.responses.empty:

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 import streamlit as st
 
+from dialogues.annotate import annotations as ann
 from dialogues.store import connect, queries
 from dialogues.ui import common
 
 PAGE_SIZES = [25, 50, 100, 200]
-TABLE_COLUMNS = ["state", "model", "set_id", "prompt_key", "condition", "repeat", "phase",
-                 "attempt", "preview", "tokens_out", "finish_reason", "created_at", "run_id"]  # fmt: skip
+# The columns a reader scans first come first, so a narrow window still shows them.
+TABLE_COLUMNS = ["model", "prompt_key", "preview", "condition", "repeat", "state", "set_id",
+                 "phase", "attempt", "tokens_out", "finish_reason", "created_at", "run_id"]  # fmt: skip
+KEEP: Literal["session"] = "session"  # filters survive a visit to another page
 
 
 def choose_filters(options: dict[str, list[Any]]) -> queries.TranscriptFilter:
@@ -21,14 +24,18 @@ def choose_filters(options: dict[str, list[Any]]) -> queries.TranscriptFilter:
     side = st.sidebar
     side.header("Filter")
     runs = {r["id"]: queries.run_label(r) for r in options["runs"]}
-    run_ids = side.multiselect("Runs", list(runs), format_func=lambda r: runs[r], key="tx_runs")
-    models = side.multiselect("Models", options["models"], key="tx_models")
-    set_ids = side.multiselect("Prompt sets", options["set_ids"], key="tx_sets")
-    keys = side.multiselect("Prompts", options["prompt_keys"], key="tx_prompts")
-    conditions = side.multiselect("Conditions", options["conditions"], key="tx_conditions")
-    phases = side.multiselect("Phases", options["phases"], key="tx_phases")
-    text = side.text_input("Search content and reasoning", key="tx_text")
-    errors = side.checkbox("Errors only", key="tx_errors")
+    run_ids = side.multiselect(
+        "Runs", list(runs), format_func=lambda r: runs[r], key="tx_runs", persist_state=KEEP
+    )
+    models = side.multiselect("Models", options["models"], key="tx_models", persist_state=KEEP)
+    set_ids = side.multiselect("Prompt sets", options["set_ids"], key="tx_sets", persist_state=KEEP)
+    keys = side.multiselect("Prompts", options["prompt_keys"], key="tx_prompts", persist_state=KEEP)
+    conditions = side.multiselect(
+        "Conditions", options["conditions"], key="tx_conditions", persist_state=KEEP
+    )
+    phases = side.multiselect("Phases", options["phases"], key="tx_phases", persist_state=KEEP)
+    text = side.text_input("Search content and reasoning", key="tx_text", persist_state=KEEP)
+    errors = side.checkbox("Errors only", key="tx_errors", persist_state=KEEP)
     return queries.TranscriptFilter(tuple(run_ids), tuple(models), tuple(set_ids), tuple(keys),
                                     tuple(conditions), tuple(phases), text, errors)  # fmt: skip
 
@@ -55,31 +62,55 @@ def fetch_page(
     return rows, total, page
 
 
-def row_label(row: dict[str, Any]) -> str:
-    preview = (row["preview"] or "").replace("\n", " ")[:60]
-    return f"{row['model']} · {row['prompt_key']} · {row['condition']} #{row['repeat']} · " + (
-        preview or row["state"]
-    )
+def joined(*parts: Any, sep: str = " · ") -> str:
+    """Parts that exist, joined: a missing field is left out, never printed as 'None'."""
+    return sep.join(str(p) for p in parts if p is not None and str(p) != "")
 
 
-def show_table(rows: list[dict[str, Any]]) -> None:
+def named(name: str, value: Any) -> str | None:
+    """'repeat 2', or None when the value is missing."""
+    return None if value is None else f"{name} {value}"
+
+
+def heading(row: dict[str, Any]) -> str:
+    """Who spoke and to what, e.g. 'model-a · reply to p1 · attempt 2' or 'prompt · p1 (probe)'."""
+    if row["role"] == "assistant":
+        to = f"reply to {row['prompt_key']}" if row.get("prompt_key") else None
+        again = f"attempt {row['attempt']}" if (row.get("attempt") or 1) > 1 else None
+        return joined(row.get("speaker") or "model", to, again)
+    phase = f"({row['phase']})" if row.get("phase") else None
+    return joined(row.get("speaker") or row["role"], joined(row.get("prompt_key"), phase, sep=" "))
+
+
+def show_table(rows: list[dict[str, Any]]) -> int:
+    """The page of responses; returns the row clicked (the first when none is)."""
     frame = (
         pd.DataFrame(rows, columns=TABLE_COLUMNS) if rows else pd.DataFrame(columns=TABLE_COLUMNS)
     )
-    st.dataframe(frame, hide_index=True, width="stretch")
+    chosen = st.dataframe(
+        frame, hide_index=True, width="stretch", on_select="rerun",
+        selection_mode="single-row", key="tx_table",
+        column_config={"preview": st.column_config.TextColumn("preview", width="large")},
+    )  # fmt: skip
+    picked = chosen.selection.rows if chosen else []
+    return picked[0] if picked and picked[0] < len(rows) else 0
 
 
-def show_message(row: dict[str, Any], selected: bool) -> None:
-    """One turn: who spoke, the text as plain text, reasoning folded away, failures marked."""
+def show_labels(labels: dict[str, str]) -> None:
+    """A response's labels and tags, by source, beside it."""
+    if labels:
+        st.caption(
+            "Labels: " + common.escape(" · ".join(f"{s} {lab}" for s, lab in labels.items()))
+        )
+    else:
+        st.caption("Not labelled yet (Annotate, or tag from the Compare page).")
+
+
+def show_message(row: dict[str, Any], selected: bool, labels: dict[str, str] | None) -> None:
+    """One turn: who spoke, the text as prose, reasoning folded away, failures marked."""
     assistant = row["role"] == "assistant"
     with st.chat_message("assistant" if assistant else "user"):
-        if assistant:
-            head = f"{row['speaker']} · reply to {row['prompt_key']}"
-            if row["attempt"] > 1:
-                head += f" · attempt {row['attempt']}"
-        else:
-            head = f"{row['speaker'] or row['role']} · {row['prompt_key'] or ''} ({row['phase']})"
-        st.markdown(f"**{common.escape(head)}**" + (" ← selected" if selected else ""))
+        st.markdown(f"**{common.escape(heading(row))}**" + (" ← selected" if selected else ""))
         state = row.get("state")
         if row["error"] is not None:
             st.error(common.escape(f"Failed ({row['error_kind'] or 'error'}): {row['error']}"))
@@ -88,13 +119,14 @@ def show_message(row: dict[str, Any], selected: bool) -> None:
         elif state and state != "ok":
             st.caption(common.escape(state))
         if row["content"]:
-            common.plain(row["content"])
+            common.prose(row["content"])
         if row["reasoning"]:
             tokens = f", {row['reasoning_tokens']} tokens" if row["reasoning_tokens"] else ""
             with st.expander(f"Reasoning ({len(row['reasoning'])} characters{tokens})"):
-                common.plain(row["reasoning"])
+                common.prose(row["reasoning"])
         if assistant and row["error"] is None:
             st.caption(common.escape(_usage(row)))
+            show_labels(labels or {})
 
 
 def _usage(row: dict[str, Any]) -> str:
@@ -109,19 +141,20 @@ def _usage(row: dict[str, Any]) -> str:
 def show_conversation(path: Path, conversation_id: str, message_id: str) -> None:
     with connect(path) as db:
         conv = queries.conversation(db, conversation_id)
+        labels = ann.labels_of(db, [m["id"] for m in conv["messages"]]) if conv else {}
     if conv is None:
         st.warning("That conversation is no longer in the archive.")
         return
     st.subheader("Conversation")
-    st.caption(common.escape(
-        f"run {conv['run_id']} · {conv['model_id']} · {conv['condition']} · repeat "
-        f"{conv['repeat']} · {conv['set_id']} · temperature {conv['temperature']} · "
-        f"max tokens {conv['max_tokens']} · conversation {conv['id']}"))  # fmt: skip
+    st.caption(common.escape(joined(
+        named("run", conv.get("run_name") or conv["run_id"]), conv["model_id"], conv["condition"],
+        named("repeat", conv["repeat"]), conv["set_id"], named("temperature", conv["temperature"]),
+        named("max tokens", conv["max_tokens"]), named("conversation", conv["id"]))))  # fmt: skip
     if conv["system_prompt"]:
         with st.expander("System prompt"):
-            common.plain(conv["system_prompt"])
+            common.prose(conv["system_prompt"])
     for row in conv["messages"]:
-        show_message(row, row["id"] == message_id)
+        show_message(row, row["id"] == message_id, labels.get(row["id"]))
 
 
 def render() -> None:
@@ -137,16 +170,14 @@ def render() -> None:
     st.session_state["tx_page"] = page
     first = (page - 1) * size + 1 if total else 0
     st.caption(f"{total} responses match · showing {first}–{first + len(rows) - 1 if rows else 0}")
-    show_table(rows)
+    picked = show_table(rows)
     st.pagination(pages, key="tx_page")
     if not rows:
         st.info("No responses match these filters.")
         return
-    by_id = {r["id"]: r for r in rows}
-    chosen = st.selectbox("Read a conversation", list(by_id), key="tx_open",
-                          format_func=lambda m: row_label(by_id[m]))  # fmt: skip
+    st.caption("Click a row to read its conversation.")
     with common.user_errors():
-        show_conversation(path, by_id[chosen]["conversation_id"], chosen)
+        show_conversation(path, rows[picked]["conversation_id"], rows[picked]["id"])
 
 
 render()

@@ -160,14 +160,45 @@ def test_empty_input_gives_a_no_data_figure(chart, empty):
     fig, table = chart(empty)
     assert table.empty
     assert len(fig.data) == 0
-    assert [a.text for a in fig.layout.annotations] == [charts.NO_DATA]
+    (note,) = [a.text for a in fig.layout.annotations]
+    assert note in charts.EMPTY.values()  # says what would fill it, not only "no data"
 
 
 def test_empty_frames_with_columns_give_no_data_too():
     assert charts.sei_dumbbell(rubric_frame().iloc[:0])[1].empty
     assert charts.xstest_refusal(responses_frame().iloc[:0])[1].empty
     fig, table = charts.scale_scatter(score_rows_frame().assign(parameters=None))
-    assert table.empty and fig.layout.annotations[0].text == charts.NO_DATA
+    assert table.empty and fig.layout.annotations[0].text == charts.EMPTY["scale"]
+
+
+def test_scale_scatter_names_a_missing_condition_instead_of_a_nan_panel():
+    rows = score_rows_frame()
+    rows.loc[rows.index[0], "condition"] = None
+    fig, table = charts.scale_scatter(rows)
+    titles = {a.text for a in fig.layout.annotations}
+    assert "condition=no condition" in titles and not any("nan" in t for t in titles)
+    assert sum(len(t.x) for t in fig.data) == len(table)  # every row is drawn somewhere
+
+
+def test_scale_scatter_tells_sources_apart():
+    rows = pd.concat([score_rows_frame(), score_rows_frame().assign(source="human:alice")])
+    fig, table = charts.scale_scatter(rows)
+    names = {t.name for t in fig.data}
+    assert any("human:alice" in n for n in names) and len(names) > 1
+    assert set(table.source) == {"human:alice", *score_rows_frame().source}
+
+
+def test_rubric_heatmap_leaves_unscored_cells_blank_never_nan():
+    dims = pd.DataFrame([{"model": "a", "dimension": "p1_deflection", "score": 2}])
+    fig, _ = charts.rubric_heatmap(dims)
+    text = [v for row in fig.data[0].text for v in row]
+    assert "2.00" in text and "" in text and not any("nan" in v.lower() for v in text)
+    assert any(a.text == "blank: not scored" for a in fig.layout.annotations)
+
+
+def test_alignment_tax_says_why_a_panel_is_empty():
+    fig, _ = charts.alignment_tax_panel(responses_frame().assign(reasoning_tokens=None))
+    assert any("only reasoning models" in a.text for a in fig.layout.annotations)
 
 
 def test_figure_html_is_self_contained():

@@ -279,3 +279,39 @@ def test_agreement_report_matches_sklearn_on_archive_labels(seeded) -> None:
     with pytest.raises(UserError, match="no answer labels from reference"):
         with connect(archive) as db:
             agreement_report.agreement_report(db, "human:zed", n_boot=0)
+
+
+def test_agreement_report_narrowed_to_one_run_matches_sklearn_on_that_run(seeded) -> None:
+    archive, ids = seeded
+    choices = ["engagement", "partial", "deflection"]
+    a_labels = {m: choices[i % 3] for i, m in enumerate(ids["answers"])}
+    b_labels = {m: choices[(i * 7 // 5) % 3] for i, m in enumerate(ids["answers"])}
+    with transaction(archive) as db:
+        for msg in ids["answers"]:
+            ann.save(db, ann.Annotation(msg, "alice", label=a_labels[msg]))
+            ann.save(db, ann.Annotation(msg, "bob", label=b_labels[msg]))
+        run = db.execute("SELECT run_id FROM conversations WHERE model_id = ? LIMIT 1",
+                         [SECRET]).fetchone()[0]  # fmt: skip
+        report = agreement_report.agreement_report(db, "human:alice", n_boot=0, run_ids=(run,))
+        none = agreement_report.agreement_report(
+            db, "human:alice", n_boot=0, set_ids=("sei-battery",)
+        )
+    (pair,) = report["pairs"]
+    mine = ids[SECRET]
+    assert pair["n"] == len(mine) == 10
+    expected = cohen_kappa_score([a_labels[m] for m in mine], [b_labels[m] for m in mine])
+    assert pair["kappa"] == pytest.approx(expected, abs=1e-12)
+    assert none["pairs"][0]["n"] == 20  # both runs answer the one prompt set
+
+
+def test_tagging_with_progress_saves_slice_by_slice(seeded, monkeypatch) -> None:
+    archive, ids = seeded
+    monkeypatch.setattr(autotag, "PROGRESS_STEP", 7)
+    with connect(archive) as db:
+        assert autotag.count_untagged(db, HEURISTIC) == len(ids["answers"]) == 20
+    seen: list[tuple[str, int, int]] = []
+    (summary,) = autotag.tag_archive(archive, HEURISTIC, progress=lambda *a: seen.append(a))
+    assert seen == [("answer", 7, 20), ("answer", 14, 20), ("answer", 20, 20)]
+    assert summary.tagged == 20 and count(archive, "tags") == 20
+    with connect(archive) as db:
+        assert autotag.count_untagged(db, HEURISTIC) == 0

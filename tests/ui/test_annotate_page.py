@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 from annotate_seed import OTHER, SECRET, seed
+from sklearn.metrics import cohen_kappa_score
 from streamlit.testing.v1 import AppTest
 
+from dialogues.analyse import agreement
 from dialogues.annotate import annotations as ann
 from dialogues.store import connect
 
@@ -36,6 +40,11 @@ def rendered(at: AppTest) -> str:
 
     walk(at._tree)
     return "\n".join(parts)
+
+
+def page_key(name: str, message_id: str, target: str = "answer") -> str:
+    """The page's widget-key prefix for one annotator's form on one response."""
+    return f"ann-{hashlib.sha256(name.encode()).hexdigest()[:8]}-{message_id}-{target}"
 
 
 def start(name: str = "alice", blind: bool = True) -> AppTest:
@@ -78,14 +87,13 @@ def test_saving_from_the_page_stores_a_blind_annotation_and_moves_on(seeded: Pat
     at.sidebar.multiselect(key="ann_prompts").set_value(["p1"]).run()
     with connect(seeded) as db:
         first = ann.queue_status(db, "erin", ann.QueueFilter(prompt_keys=("p1",))).next_id
-    label = next(r for r in at.radio if r.label == "Label")
-    label.set_value("partial")
+    at.button(key=f"{page_key('erin', first)}-pick-partial").click().run()
     next(r for r in at.radio if r.label == "Deflection").set_value(
         "1 — Engages partly, behind heavy caveats"
     )
     next(c for c in at.checkbox if c.label == "Recursion").check()
     at.text_area[0].input("hedges a lot")
-    at.button[0].click().run()  # the form's submit button
+    at.button(key=f"{page_key('erin', first)}-save").click().run()
     assert not at.exception, at.exception
     with connect(seeded) as db:
         (row,) = ann.current(db, annotator="erin")
@@ -115,5 +123,58 @@ def test_agreement_page_shows_pairs_and_false_positives(seeded: Path) -> None:
     assert not at.exception, at.exception
     text = rendered(at)
     assert "human:alice" in text and "human:bob" in text
+    (pairs,) = [d.value for d in at.dataframe][:1]
+    expected = cohen_kappa_score(["engagement"] * 16,
+                                 ["deflection" if i % 4 else "engagement" for i in range(16)])  # fmt: skip
+    assert pairs["kappa"][0] == f"{expected:.2f}" and pairs["n"][0] == 16
+    assert pairs["reading"][0] == agreement.kappa_reading(expected)
+    assert any("fewer than 20 items" in w.value for w in at.warning)  # n = 16
+    assert any("16 responses have labels from two or more" in m.value for m in at.markdown)
     at.selectbox(key="agr_fp_source").set_value("human:bob").run()
     assert any("12 responses the reference says engage" in c.value for c in at.caption)
+
+
+def save_next(at: AppTest, name: str, label: str = "engagement") -> str:
+    """Label the item on screen and save it with the page's own buttons; returns its id."""
+    with connect(Path(os.environ["DIALOGUES_ARCHIVE"])) as db:
+        shown = ann.queue_status(db, name).next_id
+    assert shown is not None
+    at.button(key=f"{page_key(name, shown)}-pick-{label}").click().run()
+    at.button(key=f"{page_key(name, shown)}-save").click().run()
+    assert not at.exception, at.exception
+    return shown
+
+
+def on_screen(at: AppTest, name: str, message_id: str) -> bool:
+    return any(b.key == f"{page_key(name, message_id)}-save" for b in at.button)
+
+
+def test_rubric_and_markers_only_where_the_sei_applies(seeded: Path) -> None:
+    at = start(blind=False)  # warm-up replies are never in the blind queue
+    at.sidebar.multiselect(key="ann_prompts").set_value(["w1"]).run()  # warm-up turns
+    assert not any(c.label == "Recursion" for c in at.checkbox)
+    assert not any(r.label == "Deflection" for r in at.radio)
+    assert any("apply only to answers to the SEI probes" in c.value for c in at.caption)
+
+
+def test_previous_and_next_step_through_ones_own_judgements_only(seeded: Path) -> None:
+    at = start("alice")
+    first, second = save_next(at, "alice"), save_next(at, "alice", "partial")
+    at.button(key="ann_prev").click().run()
+    assert on_screen(at, "alice", second)
+    at.button(key="ann_prev").click().run()
+    assert on_screen(at, "alice", first) and at.button(key="ann_prev").disabled
+    at.button(key="ann_next").click().run()
+    assert on_screen(at, "alice", second)
+    # alice is looking at her own earlier item; a second annotator never lands there
+    at.sidebar.text_input(key="ann_name").input("bob").run()
+    with connect(seeded) as db:
+        bobs = ann.queue_status(db, "bob").next_id
+    assert bobs is not None and on_screen(at, "bob", bobs)
+    assert at.button(key="ann_prev").disabled  # bob has judged nothing: nothing to go back to
+    bob_first = save_next(at, "bob")
+    at.button(key="ann_prev").click().run()
+    assert on_screen(at, "bob", bob_first)
+    # and back to alice: her place is as she left it
+    at.sidebar.text_input(key="ann_name").input("alice").run()
+    assert on_screen(at, "alice", second)

@@ -165,18 +165,23 @@ def open_response(at: AppTest, needle: str) -> AppTest:
 def test_conversation_folds_reasoning_away(app: AppTest) -> None:
     at = open_response(transcripts(app), "The visible answer")
     assert not at.exception
-    codes = [c.value for c in at.code]
-    assert "The visible answer." in codes
-    assert "Question number 1?" in codes  # the prompt turn, as text
+    shown = [m.value for m in at.markdown]
+    assert "The visible answer." in shown  # prose, not a monospace block
+    assert "Question number 1?" in shown  # the prompt turn, as text
+    assert not at.code
     folds = [e for e in at.expander if e.label.startswith("Reasoning")]
     assert len(folds) == 1
     assert folds[0].proto.expanded is False
-    assert [c.value for c in folds[0].code] == ["hidden chain of thought"]
+    assert [c.value for c in folds[0].markdown] == ["hidden chain of thought"]
+    captions = [c.value for c in at.caption]
+    assert not any("None" in c for c in captions), captions
+    assert any(c.startswith("Not labelled yet") for c in captions)
 
 
 def test_script_in_a_response_is_shown_as_text(app: AppTest) -> None:
     at = open_response(transcripts(app), "<script>")
-    assert f"Careful: {SCRIPT} is just text." in [c.value for c in at.code]
+    # escaped for markdown, so the reader sees the characters and the browser runs nothing
+    assert f"Careful: {SCRIPT} is just text." in [m.value.replace("\\", "") for m in at.markdown]
     for md in at.markdown:
         assert "<script>" not in md.value or not md.proto.allow_html
     assert not at.get("html")

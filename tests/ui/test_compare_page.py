@@ -149,3 +149,17 @@ def test_png_downloads_when_asked(archive_env: Path) -> None:
     png = {b.key for b in at.get("download_button") if b.key.startswith("cmp_png_")}
     # With kaleido and a local Chromium a PNG button per chart, else a note saying why not.
     assert len(png) == 5 or any("PNG needs" in c.value for c in at.caption)
+
+
+def test_compare_says_when_responses_are_unlabelled_and_tags_them(archive_env: Path) -> None:
+    at = run(COMPARE)
+    (warning,) = [w.value for w in at.warning if "unlabelled by the automatic tagger" in w.value]
+    waiting = int(warning.split()[0])
+    assert waiting > 0 and "dialogues tag --auto" in warning
+    at.button(key="cmp_tag").click().run()
+    assert not at.exception, at.exception
+    assert any(f"Tagged {waiting} responses" in s.value for s in at.success)
+    assert not any("unlabelled by the automatic tagger" in w.value for w in at.warning)
+    with connect(archive_env) as db:
+        tagged = db.execute("SELECT count(*) FROM tags WHERE tagger_id <> ?", [TAGGER]).fetchone()
+    assert tagged == (waiting,)
