@@ -1,8 +1,9 @@
 """Totals on any rubric instrument, per model × condition × label source.
 
 A reply's total is the sum of its dimensions on the instrument (only when every dimension is
-scored). Replies of one conversation are not independent, so the interval resamples
-conversations: each conversation contributes the mean total of its scored replies.
+scored). Replies of one conversation are not independent, so the unit is the conversation:
+each contributes the mean total of its scored replies, and the interval is Student's t over
+conversations (cut to the instrument's 0..max scale).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from dialogues.analyse import scores
+from dialogues.analyse import intervals
 from dialogues.analyse.frames import Filters
 from dialogues.annotate.annotations import ADJUDICATED, CURRENT_SQL
 from dialogues.domain.instruments import Instrument
@@ -60,16 +61,17 @@ def reply_totals(db: duckdb.DuckDBPyConnection, inst: Instrument, f: Filters) ->
 
 
 def instrument_rows(
-    db: duckdb.DuckDBPyConnection, inst: Instrument, f: Filters, *, seed: int = scores.DEFAULT_SEED
+    db: duckdb.DuckDBPyConnection, inst: Instrument, f: Filters
 ) -> list[dict[str, Any]]:
     """Per model × condition × source: replies, conversations, mean total and its interval."""
     replies = reply_totals(db, inst, f)
     rows = []
     for (model, cond, source), group in replies.groupby(["model", "condition", "source"]):
         per_conv = group.groupby("conversation_id")["total"].mean()
-        s = scores.summarize(per_conv.to_numpy(dtype=float), seed=seed)
+        top = int(group["max"].max())
+        ci = intervals.mean_t(per_conv.tolist(), bounds=(0.0, float(top)))
         rows.append({"instrument": inst.id, "version": inst.version, "model": model,
                      "condition": cond, "source": source, "replies": len(group),
-                     "conversations": s.n, "mean_total": s.mean, "ci_low": s.ci_low,
-                     "ci_high": s.ci_high, "max": int(group["max"].max())})  # fmt: skip
+                     "conversations": ci.n, "mean_total": ci.estimate, "ci_low": ci.low,
+                     "ci_high": ci.high, "ci_note": ci.reason, "max": top})  # fmt: skip
     return rows

@@ -7,10 +7,11 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 from click.testing import CliRunner
+from scipy import stats
 from servers import Answer, OpenAIServer
 
-from dialogues.analyse import scores
 from dialogues.analyse.frames import Filters
 from dialogues.analyse.instrument_scores import instrument_rows
 from dialogues.annotate import annotations as ann
@@ -50,7 +51,11 @@ def test_capacity_totals_per_condition(archive: Path, tiny_set: Path) -> None:
         row = rows[cond]
         assert (row["replies"], row["conversations"], row["max"]) == (6, 3, 12)
         assert row["mean_total"] == np.mean(values)
-        assert (row["ci_low"], row["ci_high"]) == scores.bootstrap_ci(values)
+        # Student's t over conversations, straight from scipy, cut to the 0–12 scale
+        low, high = stats.t.interval(0.95, len(values) - 1, loc=np.mean(values),
+                                     scale=stats.sem(values))  # fmt: skip
+        assert row["ci_low"] == pytest.approx(max(0.0, low))
+        assert row["ci_high"] == pytest.approx(min(12.0, high))
     out = CliRunner().invoke(cli, ["--archive", str(archive), "scores", "--instrument",
                                    "capacity", "--json", "--condition", "cold"])  # fmt: skip
     assert out.exit_code == 0, out.output
