@@ -386,7 +386,8 @@ def import_xstest(
 )
 @click.option("--run", "run_id", default=None, help="Only responses of this run.")
 @click.option("--judge-model", default=None, help="With --tagger judge: the judging model.")
-@click.option("--rubric", is_flag=True, help="With --tagger judge: also score the SEI rubric.")
+@click.option("--rubric", is_flag=True, help="With --tagger judge: also score the rubric.")
+@click.option("--instrument", default=None, help="With --rubric: the instrument (default sei).")
 @click.option("--api-base", default=None, help="OpenAI-compatible server for the judge.")
 @click.option(
     "--concurrency",
@@ -400,12 +401,13 @@ def import_xstest(
 @click.pass_context
 def tag(ctx: click.Context, auto: bool, tagger_name: str, train_on: tuple[str, ...],
         target: str, run_id: str | None, judge_model: str | None, rubric: bool,
-        api_base: str | None, concurrency: int, labels_file: str | None, as_json: bool) -> None:  # fmt: skip
+        instrument: str | None, api_base: str | None, concurrency: int, labels_file: str | None,
+        as_json: bool) -> None:  # fmt: skip
     """Tag every response not yet tagged by this tagger (a new tagger version tags again)."""
     from dataclasses import asdict
 
     from dialogues.annotate import autotag, judge, learned, tagging
-    from dialogues.domain import labels
+    from dialogues.domain import instruments, labels
     from dialogues.providers import registry
     from dialogues.store import connect
 
@@ -424,7 +426,7 @@ def tag(ctx: click.Context, auto: bool, tagger_name: str, train_on: tuple[str, .
         chosen = judge.build(
             judge_model, catalogue=registry.load_catalogue(ctx.obj["models_file"]),
             api_base=api_base, labels=labels.resolve(labels_file), rubric=rubric,
-            concurrency=concurrency,
+            concurrency=concurrency, instrument=instruments.load(instrument) if instrument else None,
         )  # fmt: skip
     else:
         chosen = tagging.get_tagger(tagger_name)
