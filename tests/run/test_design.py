@@ -172,3 +172,23 @@ def test_rerun_replays_a_conditions_turns_from_the_archive(archive: Path, tmp_pa
         ]
         assert b["params"]["temperature"] == 0.1 and b["messages"][0]["content"] == "Be plain."
     assert new[-1]["messages"][-1]["content"].endswith("\n\nTwo sentences at most.")
+
+
+def test_a_run_with_two_prefix_sets_replans_from_its_jsonl(archive: Path, tmp_path: Path) -> None:
+    from dialogues.export.reader import import_jsonl
+
+    inline = tmp_path / "inline.yaml"
+    inline.write_text("id: inline\nprefix: [Hello., How are you today]\n")
+    with OpenAIServer(echo) as url:
+        done = asyncio.run(batch.run(archive, batch.BatchOptions(
+            prompt_ref="smoke", model_refs=(MODEL,), api_base=url, max_tokens=8,
+            conditions=("warm", str(inline)))))  # fmt: skip
+    with connect(archive) as db:
+        export_jsonl(db, tmp_path / "run.jsonl")
+    rebuilt = tmp_path / "rebuilt.duckdb"
+    import_jsonl(rebuilt, tmp_path / "run.jsonl")
+    _, plans = runner.run_plans(rebuilt, done.run_id)  # both prefix sets came along
+    _, original = runner.run_plans(archive, done.run_id)
+    assert [t.cell_key for p in plans for t in p.turns] == [
+        t.cell_key for p in original for t in p.turns
+    ]
