@@ -386,6 +386,17 @@ def judged(db: duckdb.DuckDBPyConnection, annotator: str, target: str = "answer"
     return [r[0] for r in rows]
 
 
+def blind_only_count(db: duckdb.DuckDBPyConnection, target: str = "answer") -> int:
+    """Responses of runs that require blind annotation: in the blind queue, never the open one."""
+    text = "m.content" if target == "answer" else "m.reasoning"
+    found = db.execute(
+        "SELECT count(*) FROM messages m JOIN conversations c ON c.id = m.conversation_id "
+        f"WHERE m.role = 'assistant' AND m.error IS NULL AND trim(coalesce({text}, '')) <> '' "
+        f"AND coalesce(m.phase, '') <> 'warmup' AND c.run_id IN ({BLIND_REQUIRED_RUNS})"
+    ).fetchone()
+    return int(found[0]) if found else 0
+
+
 def queue_options(db: duckdb.DuckDBPyConnection, *, blind: bool = True) -> dict[str, list[str]]:
     """Values the queue can be filtered by; no models or runs in blind mode."""
 

@@ -36,6 +36,10 @@ def session_setup() -> tuple[str, bool, ann.QueueFilter]:
                         format_func=lambda t: "the answer" if t == "answer" else "the thinking")  # fmt: skip
     with connect(common.archive()) as db:
         options = ann.queue_options(db, blind=blind)
+        required = 0 if blind else ann.blind_only_count(db, target)
+    if required:
+        side.caption(f"Responses of runs that require blind annotation ({required}) are only "
+                     "in the blind queue.")  # fmt: skip
     side.header("Queue")
     sets = side.multiselect("Prompt sets", options["set_ids"], key="ann_sets", persist_state=KEEP)
     keys = side.multiselect("Prompts / probes", options["prompt_keys"], key="ann_prompts",

@@ -35,6 +35,7 @@ def test_a_run_that_requires_blind_is_never_shown_open(archive: Path, tmp_path: 
     with connect(archive) as db:
         assert ann.blind_required(db, run_id)
         assert ann.queue_status(db, "alice", blind=False).total == 0
+        assert ann.blind_only_count(db) == 1  # the page says so beside the open queue
         msg = ann.queue_status(db, "alice").next_id or ""
         forced = ann.item(db, msg, blind=False)  # asked open, built blind
     assert forced.blind and forced.model is None and LEAKS["system"] not in repr(forced)
