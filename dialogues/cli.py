@@ -416,7 +416,8 @@ def import_xstest(
 )
 @click.option("--run", "run_id", default=None, help="Only responses of this run.")
 @click.option("--judge-model", default=None, help="With --tagger judge: the judging model.")
-@click.option("--rubric", is_flag=True, help="With --tagger judge: also score the SEI rubric.")
+@click.option("--rubric", is_flag=True, help="With --tagger judge: also score the rubric.")
+@click.option("--instrument", default=None, help="With --rubric: the instrument (default sei).")
 @click.option("--api-base", default=None, help="OpenAI-compatible server for the judge.")
 @click.option(
     "--concurrency",
@@ -430,12 +431,13 @@ def import_xstest(
 @click.pass_context
 def tag(ctx: click.Context, auto: bool, tagger_name: str, train_on: tuple[str, ...],
         target: str, run_id: str | None, judge_model: str | None, rubric: bool,
-        api_base: str | None, concurrency: int, labels_file: str | None, as_json: bool) -> None:  # fmt: skip
+        instrument: str | None, api_base: str | None, concurrency: int, labels_file: str | None,
+        as_json: bool) -> None:  # fmt: skip
     """Tag every response not yet tagged by this tagger (a new tagger version tags again)."""
     from dataclasses import asdict
 
     from dialogues.annotate import autotag, judge, learned, tagging
-    from dialogues.domain import labels
+    from dialogues.domain import instruments, labels
     from dialogues.providers import registry
     from dialogues.store import connect
 
@@ -454,7 +456,7 @@ def tag(ctx: click.Context, auto: bool, tagger_name: str, train_on: tuple[str, .
         chosen = judge.build(
             judge_model, catalogue=registry.load_catalogue(ctx.obj["models_file"]),
             api_base=api_base, labels=labels.resolve(labels_file), rubric=rubric,
-            concurrency=concurrency,
+            concurrency=concurrency, instrument=instruments.load(instrument) if instrument else None,
         )  # fmt: skip
     else:
         chosen = tagging.get_tagger(tagger_name)
@@ -529,13 +531,20 @@ def agreement(ctx: click.Context, reference: str, target: str, divergence: bool,
     show_default=True,
     help="Labels of the visible answer or of the reasoning.",
 )
+@click.option("--blind-only", is_flag=True, help="Only annotations made blind.")
+@click.option("--instrument", default=None, help="Totals on this rubric instrument instead.")
 @click.pass_context
-def scores(ctx: click.Context, as_json: bool, target: str, **filters: tuple[str, ...]) -> None:
+def scores(ctx: click.Context, as_json: bool, target: str, blind_only: bool,
+           instrument: str | None, **filters: tuple[str, ...]) -> None:  # fmt: skip
     """Rates and SEI per model × condition × label source, with intervals and SEI inputs."""
     from dialogues.analyse import compare
     from dialogues.analyse.frames import Filters
 
-    rows = compare.archive_scores(archive_of(ctx), Filters(target=target, **filters))
+    chosen = Filters(target=target, blind_only=blind_only, **filters)
+    if instrument is not None:
+        _instrument_scores(archive_of(ctx), instrument, chosen, as_json)
+        return
+    rows = compare.archive_scores(archive_of(ctx), chosen)
     if as_json:
         print_json(rows)
         return
@@ -543,6 +552,64 @@ def scores(ctx: click.Context, as_json: bool, target: str, **filters: tuple[str,
         click.echo("no labels or rubric scores match", err=True)
     for line in compare.score_lines(rows):
         click.echo(line)
+
+
+def _instrument_scores(archive: Path, ref: str, chosen: Any, as_json: bool) -> None:
+    """`scores --instrument`: mean reply totals on that instrument, intervals over conversations."""
+    from dialogues.analyse.instrument_scores import instrument_rows
+    from dialogues.domain import instruments
+    from dialogues.store import connect
+
+    inst = instruments.load(ref)
+    with connect(archive) as db:
+        rows = instrument_rows(db, inst, chosen)
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        click.echo(f"no complete {inst.id} rubric scores match", err=True)
+    for r in rows:
+        ci = "" if r["ci_low"] is None else f" [{r['ci_low']:.2f}, {r['ci_high']:.2f}]"
+        click.echo(f"{r['model']}  {r['condition'] or '-'}  {r['source']}  {inst.id}@{r['version']} "
+                   f"{r['mean_total']:.2f}/{r['max']}{ci}  (replies {r['replies']}, "
+                   f"conversations {r['conversations']})")  # fmt: skip
+
+
+@cli.command("conditions")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def list_conditions(as_json: bool) -> None:
+    """List the shipped conditions (prompts/conditions/) and check that each file is valid."""
+    from dialogues.domain import conditions
+
+    rows = []
+    for path in conditions.available():
+        c = conditions.load(path)
+        rows.append({"id": c.name, "file": path.name, "title": c.title, "hash": c.version_hash,
+                     "definition": c.definition()})  # fmt: skip
+    if as_json:
+        print_json(rows)
+        return
+    for r in rows:
+        click.echo(f"{r['id']:16} {r['hash']}  {r['title'] or ''}")
+
+
+@cli.command("instruments")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def list_instruments(as_json: bool) -> None:
+    """List the shipped rubric instruments (prompts/instruments/) and check each file."""
+    from dialogues.domain import instruments
+
+    rows = []
+    for path in instruments.available():
+        i = instruments.load(path)
+        rows.append({"id": i.id, "version": i.version, "file": path.name, "title": i.title,
+                     "levels": i.levels, "total": i.total,
+                     "prompts": list(i.prompts) or "every probe"})  # fmt: skip
+    if as_json:
+        print_json(rows)
+        return
+    for r in rows:
+        click.echo(f"{r['id']:12} v{r['version']:5} 0–{r['levels']}  {r['title']}")
 
 
 @cli.command("models-set")

@@ -43,3 +43,21 @@ def test_an_unknown_condition_name_lists_the_shipped_ones(tmp_path: Path, tiny_s
                                       "--condition", "lukewarm"])  # fmt: skip
     assert result.exit_code == 2
     assert "no condition called 'lukewarm'" in result.output and "permission" in result.output
+
+
+def test_a_background_job_asks_for_the_same_design() -> None:
+    from dialogues.run import jobs
+    from dialogues.run.batch import BatchOptions
+
+    opts = BatchOptions(prompt_ref="smoke", model_refs=(SMOL,), conditions=("cold", "permission"),
+                        order="fixed", order_seed=3, blind_required=True, warmup="warmup-default")  # fmt: skip
+    args = jobs.run_args(opts)
+    pairs = list(zip(args, args[1:], strict=False))
+    assert ("--condition", "cold") in pairs and ("--condition", "permission") in pairs
+    assert ("--order", "fixed") in pairs and ("--order-seed", "3") in pairs
+    assert ("--warmup", "warmup-default") in pairs and "--blind-required" in args
+    ctx = cli.make_context("dialogues", list(args))  # the command line parses back
+    sub = cli.get_command(ctx, "run")
+    assert sub is not None
+    parsed = sub.make_context("run", args[1:]).params
+    assert parsed["conditions"] == ("cold", "permission") and parsed["blind_required"]

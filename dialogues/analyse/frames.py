@@ -64,6 +64,8 @@ class Filters:
     models: tuple[str, ...] = ()
     target: str = "answer"
     """Which text the labels judge: the visible 'answer' or the 'reasoning'."""
+    blind_only: bool = False
+    """Keep only annotations made blind (tagger labels are unaffected)."""
 
     def __post_init__(self) -> None:
         if self.target not in TARGETS:
@@ -125,7 +127,7 @@ def _labelled_sql(f: Filters, params: list[Any], *, judgements: bool = False) ->
                    {source_names.annotator_sql("a.annotator")} AS source,
                    a.label, a.rubric_json, a.markers_json, a.evidence_json
             FROM ({CURRENT_SQL}) a
-            WHERE a.target = ?
+            WHERE a.target = ?{" AND a.blind IS TRUE" if f.blind_only else ""}
             UNION ALL
             SELECT t.message_id, {source_names.tagger_sql("t.tagger_id")}, t.label, t.rubric_json,
                    t.features_json -> 'markers', t.features_json -> 'evidence'
@@ -310,7 +312,9 @@ def responses(
     params: list[Any] = []
     resp = _responses_sql(f, params)
     # One source only: a response counted once per source would count its length twice.
-    lab = _labelled_sql(Filters(sources=(label_source or "",), target=f.target), params)
+    lab = _labelled_sql(
+        Filters(sources=(label_source or "",), target=f.target, blind_only=f.blind_only), params
+    )
     aliases = _aliases_sql(params)
     sql = f"""
         WITH r AS ({resp}), l AS ({lab}), known AS ({aliases})

@@ -9,9 +9,14 @@ Labels of every kind meet under one name, a *source*: `human:<annotator>` for a 
 `adjudicated` for a final label (annotator 'adjudicated'), `tagger:<tagger id>` for an
 automatic tagger. Agreement, scores and exports all speak in sources.
 
-Blind mode hides the model and run in the `Item` itself (the page cannot leak what it never
-receives) and orders the queue by md5(annotator seed || message id): a stable shuffle that
-is the same on every rerun for one annotator and different between annotators.
+Blind mode builds the `Item` from the probe conversation only (the page cannot leak what it
+never receives): no model, run or condition, no system prompt, no warm-up turns, each probe as
+the prompt set words it (without a condition's framing), and self-identifications masked
+("As ChatGPT…" → "As [model]…"). Warm-up replies are not in the blind queue. A run recorded
+with `blind_required` is annotated blind only: its responses are left out of the open queue
+and its items are blind whatever the caller asks. The queue is ordered by md5(annotator seed ||
+message id): a stable shuffle, the same on every rerun for one annotator, different between
+annotators.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from typing import Any
 import duckdb
 
 from dialogues.annotate import overlap
-from dialogues.domain import sei, sources
+from dialogues.domain import blinding, instruments, sei, sources
 from dialogues.domain.errors import UserError
 from dialogues.domain.labels import DEFAULT, LabelSet
 from dialogues.domain.prompts import sha256
@@ -65,12 +70,14 @@ class Annotation:
     target: str = "answer"
     label: str | None = None
     rubric: dict[str, int] = field(default_factory=dict)
-    """{dimension key: 0 | 1 | 2} for the SEI probe this message answers."""
+    """{dimension key: score} on the instrument's dimensions for the prompt this message answers."""
     markers: list[str] = field(default_factory=list)
     evidence: list[str] = field(default_factory=list)
     note: str | None = None
     blind: bool | None = None
     origin: str = "cli"
+    instrument: str = instruments.DEFAULT
+    """The rubric instrument (id in prompts/instruments/ or a file); stored with its version."""
 
 
 def text_of(message: dict[str, Any], target: str) -> str:
@@ -108,24 +115,32 @@ def _check_lists(ann: Annotation) -> None:
         raise UserError(f"unknown evidence key(s) {', '.join(bad)}")
 
 
-def _check_rubric(ann: Annotation, message: dict[str, Any]) -> None:
+def _check_rubric(ann: Annotation, message: dict[str, Any], inst: instruments.Instrument) -> None:
     if not ann.rubric:
         return
-    probe = probe_of(message)
-    if probe is None:
+    key = message.get("prompt_key")
+    dims = inst.dimensions_for(key, message.get("phase"))
+    if not dims:
+        what = "an SEI probe" if inst.id == "sei" else f"a prompt instrument {inst.id} scores"
         raise UserError(
-            f"message {ann.message_id} does not answer an SEI probe (warm-up turns and other "
+            f"message {ann.message_id} does not answer {what} (warm-up turns and other "
             "prompts are never probe-scored); save a label without a rubric"
         )
-    allowed = {d.key for d in sei.dimensions_for(probe)}
-    for key, score in ann.rubric.items():
-        if key not in allowed:
-            raise UserError(f"rubric dimension {key!r} does not belong to probe {probe}")
-        if isinstance(score, bool) or score not in sei.SCORE_LEVELS:
-            raise UserError(f"rubric score for {key} must be 0, 1 or 2, not {score!r}")
+    allowed = {d.key for d in dims}
+    allowed_scores = ", ".join(map(str, inst.scores[:-1])) + f" or {inst.levels}"
+    for dim, score in ann.rubric.items():
+        if dim not in allowed:
+            raise UserError(f"rubric dimension {dim!r} does not belong to probe {key} ({inst.id})")
+        if isinstance(score, bool) or score not in inst.scores:
+            raise UserError(f"rubric score for {dim} must be {allowed_scores}, not {score!r}")
 
 
-def validate(ann: Annotation, message: dict[str, Any] | None, labels: LabelSet) -> str:
+def validate(
+    ann: Annotation,
+    message: dict[str, Any] | None,
+    labels: LabelSet,
+    inst: instruments.Instrument | None = None,
+) -> str:
     """Check an annotation against its message and label set; returns the judged text."""
     if message is None or message.get("role") != "assistant":
         raise UserError(f"no response with id {ann.message_id!r} in the archive")
@@ -138,7 +153,7 @@ def validate(ann: Annotation, message: dict[str, Any] | None, labels: LabelSet) 
         raise UserError(f"response {ann.message_id} has no reasoning text to annotate")
     if ann.label is not None:
         labels.check(ann.label)
-    _check_rubric(ann, message)
+    _check_rubric(ann, message, inst or instruments.load(ann.instrument))
     _check_lists(ann)
     if not (ann.label or ann.rubric or ann.markers or ann.evidence or (ann.note or "").strip()):
         raise UserError("nothing to save: give a label, rubric scores, markers or a note")
@@ -152,18 +167,21 @@ def _message(db: duckdb.DuckDBPyConnection, message_id: str) -> dict[str, Any] |
 
 def save(db: duckdb.DuckDBPyConnection, ann: Annotation, labels: LabelSet = DEFAULT) -> str:
     """Append an annotation (an edit if this annotator already judged it); returns its id."""
-    text = validate(ann, _message(db, ann.message_id), labels)
+    inst = instruments.load(ann.instrument) if ann.rubric else None
+    text = validate(ann, _message(db, ann.message_id), labels, inst)
     annotator = ann.annotator.strip()
     previous = current(db, message_ids=[ann.message_id], annotator=annotator, target=ann.target)
     row_id = new_id()
     db.execute(
         "INSERT INTO annotations (id, message_id, target, annotator, label, label_set, "
         "rubric_json, markers_json, evidence_json, note, content_hash, blind, origin, "
-        "supersedes, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "supersedes, created_at, instrument_id, instrument_version) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [row_id, ann.message_id, ann.target, annotator, ann.label, labels.id,
          to_json(ann.rubric or None), to_json(sorted(set(ann.markers)) or None),
          to_json(sorted(set(ann.evidence)) or None), (ann.note or "").strip() or None,
-         sha256(text), ann.blind, ann.origin, previous[0]["id"] if previous else None, _now()],
+         sha256(text), ann.blind, ann.origin, previous[0]["id"] if previous else None, _now(),
+         inst.id if inst else None, inst.version if inst else None],
     )  # fmt: skip
     return row_id
 
@@ -265,9 +283,20 @@ def seed_for(annotator: str) -> str:
     return hashlib.sha256(f"dialogues-blind:{annotator.strip()}".encode()).hexdigest()[:16]
 
 
-def _queue_sql(filt: QueueFilter) -> tuple[str, list[Any]]:
+# Runs whose study owner requires blind annotation.
+BLIND_REQUIRED_RUNS = (
+    "SELECT id FROM runs WHERE coalesce(json_extract(params_json, '$.blind_required')::BOOLEAN,"
+    " false)"
+)
+
+
+def _queue_sql(filt: QueueFilter, blind: bool = True) -> tuple[str, list[Any]]:
     text = "m.content" if filt.target == "answer" else "m.reasoning"
     clauses = ["m.role = 'assistant'", "m.error IS NULL", f"trim(coalesce({text}, '')) <> ''"]
+    if blind:  # a warm-up reply would tell a blind annotator the condition
+        clauses.append("coalesce(m.phase, '') <> 'warmup'")
+    else:
+        clauses.append(f"c.run_id NOT IN ({BLIND_REQUIRED_RUNS})")
     params: list[Any] = []
     for column, values in (
         ("c.set_id", filt.set_ids),
@@ -312,7 +341,7 @@ def queue_status(
     """
     if filt.target not in TARGETS:
         raise UserError(f"target must be one of {', '.join(TARGETS)}")
-    base, params = _queue_sql(filt)
+    base, params = _queue_sql(filt, blind)
     found = overlap.design(db)
     shared, shared_params = overlap.shared_sql(found, filt.target)
     sort, sort_params = order_sql(order or ("shuffled" if blind else "archive"), annotator,
@@ -353,6 +382,17 @@ def judged(db: duckdb.DuckDBPyConnection, annotator: str, target: str = "answer"
         [annotator.strip(), target],
     ).fetchall()
     return [r[0] for r in rows]
+
+
+def blind_only_count(db: duckdb.DuckDBPyConnection, target: str = "answer") -> int:
+    """Responses of runs that require blind annotation: in the blind queue, never the open one."""
+    text = "m.content" if target == "answer" else "m.reasoning"
+    found = db.execute(
+        "SELECT count(*) FROM messages m JOIN conversations c ON c.id = m.conversation_id "
+        f"WHERE m.role = 'assistant' AND m.error IS NULL AND trim(coalesce({text}, '')) <> '' "
+        f"AND coalesce(m.phase, '') <> 'warmup' AND c.run_id IN ({BLIND_REQUIRED_RUNS})"
+    ).fetchone()
+    return int(found[0]) if found else 0
 
 
 def queue_options(db: duckdb.DuckDBPyConnection, *, blind: bool = True) -> dict[str, list[str]]:
@@ -402,11 +442,12 @@ class Item:
     model: str | None = None
     run_id: str | None = None
     condition: str | None = None
-
-    @property
-    def dimensions(self) -> tuple[sei.Dimension, ...]:
-        """The rubric dimensions to score, empty when this is not a probe answer."""
-        return sei.dimensions_for(self.probe) if self.probe else ()
+    blind: bool = True
+    """Built blind: as asked, or because the run requires it."""
+    dimensions: tuple[instruments.Dimension, ...] = ()
+    """The instrument's dimensions for this reply, empty when it scores none (warm-up turns)."""
+    scores: tuple[int, ...] = sei.SCORE_LEVELS
+    instrument_id: str = instruments.DEFAULT
 
 
 def _who(row: dict[str, Any], blind: bool) -> str:
@@ -418,28 +459,74 @@ def _who(row: dict[str, Any], blind: bool) -> str:
     return "other model" if blind else speaker  # model-to-model: the user turn is a model
 
 
-def item(db: duckdb.DuckDBPyConnection, message_id: str, *, blind: bool = True) -> Item:
-    """The response and its context; in blind mode nothing names the model or the run."""
+def blind_required(db: duckdb.DuckDBPyConnection, run_id: str | None) -> bool:
+    """Whether a run's owner requires its responses to be annotated blind."""
+    if run_id is None:
+        return False
+    row = db.execute(f"SELECT count(*) FROM ({BLIND_REQUIRED_RUNS}) WHERE id = ?", [run_id])
+    found = row.fetchone()
+    return bool(found and found[0])
+
+
+def mask_names(db: duckdb.DuckDBPyConnection) -> tuple[str, ...]:
+    """The archive's own model names and families, masked in blind mode beside the fixed list."""
+    rows = db.execute(
+        "SELECT id, family FROM models UNION SELECT model_id, NULL FROM conversations "
+        "UNION SELECT model_b_id, NULL FROM conversations"
+    ).fetchall()
+    return blinding.names_from_models(rows)
+
+
+def _bare_prompt(db: duckdb.DuckDBPyConnection, row: dict[str, Any]) -> str:
+    """A probe as its prompt set words it, without the framing a condition put around it."""
+    if row.get("prompt_hash") and row.get("phase") == "probe":
+        found = db.execute(
+            "SELECT content FROM prompts WHERE content_hash = ? LIMIT 1", [row["prompt_hash"]]
+        ).fetchone()
+        if found:
+            return str(found[0])
+    return row.get("content") or ""
+
+
+def item(
+    db: duckdb.DuckDBPyConnection,
+    message_id: str,
+    *,
+    blind: bool = True,
+    instrument: instruments.Instrument | None = None,
+) -> Item:
+    """The response and its context; in blind mode the probe conversation only, names masked."""
+    inst = instrument or instruments.load()
     message = _message(db, message_id)
     if message is None or message["role"] != "assistant":
         raise UserError(f"no response with id {message_id!r} in the archive")
     conv = fetch_dicts(db, "SELECT * FROM conversations WHERE id = ?", [message["conversation_id"]])
     head = conv[0] if conv else {}
+    blind = blind or blind_required(db, head.get("run_id"))
+    extra = mask_names(db) if blind else ()
+
+    def shown(text: str | None) -> str | None:
+        return blinding.mask(text, extra) if blind and text else text
+
     context: list[Turn] = []
-    if head.get("system_prompt"):
+    if head.get("system_prompt") and not blind:
         context.append(Turn("system", "system", head["system_prompt"]))
     for row in history(db, message["conversation_id"]):
-        if row["seq"] < message["seq"]:
-            context.append(Turn(row["role"], _who(row, blind), row.get("content") or ""))
+        if row["seq"] >= message["seq"] or (blind and row.get("phase") == "warmup"):
+            continue
+        text = _bare_prompt(db, row) if blind and row["role"] == "user" else row.get("content")
+        context.append(Turn(row["role"], _who(row, blind), shown(text) or ""))
     return Item(
         message_id=message_id, conversation_id=message["conversation_id"], seq=message["seq"],
         phase=message.get("phase"), prompt_key=message.get("prompt_key"),
-        probe=probe_of(message), content=message.get("content") or "",
-        reasoning=message.get("reasoning"), finish_reason=message.get("finish_reason"),
+        probe=probe_of(message), content=shown(message.get("content")) or "",
+        reasoning=shown(message.get("reasoning")), finish_reason=message.get("finish_reason"),
         context=tuple(context), set_id=head.get("set_id"),
         model=None if blind else message.get("model_id"),
         run_id=None if blind else head.get("run_id"),
-        condition=head.get("condition"),
+        condition=None if blind else head.get("condition"), blind=blind,
+        dimensions=inst.dimensions_for(message.get("prompt_key"), message.get("phase")),
+        scores=inst.scores, instrument_id=inst.id,
     )  # fmt: skip
 
 

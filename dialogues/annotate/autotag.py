@@ -22,7 +22,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from dialogues.annotate.annotations import TARGETS, probe_of
+from dialogues.annotate.annotations import TARGETS
 from dialogues.annotate.tagging import (
     HeuristicTagger,
     Tag,
@@ -164,7 +164,9 @@ def _heuristic(tagger: Tagger, texts: list[str], workers: int | None) -> list[Ta
 
 def _judge(tagger: Any, frame: pd.DataFrame) -> list[Tag | Exception]:
     items = [
-        (q if isinstance(q, str) else "", t, probe_of({"phase": ph, "prompt_key": pk}))
+        # the prompt a reply answers (never a warm-up turn); the judge's instrument decides
+        # whether it scores it
+        (q if isinstance(q, str) else "", t, None if ph == "warmup" else pk)
         for q, t, ph, pk in zip(frame["question"], frame["text"], frame["phase"],
                                 frame["prompt_key"], strict=True)
     ]  # fmt: skip
@@ -208,11 +210,13 @@ def _frame(tid: str, target: str, frame: pd.DataFrame, tags: list[Any]) -> pd.Da
             continue
         features = dict(tag.features)
         rubric = features.pop("rubric", None)
+        inst_id, inst_version = features.pop("instrument", None) or (None, None)
         conf = None if tag.confidence is None or math.isnan(tag.confidence) else tag.confidence
         rows.append((new_id(), message_id, target, tid, tag.label, conf, to_json(rubric),
-                     to_json(features), sha256(text), now))  # fmt: skip
+                     to_json(features), sha256(text), now, inst_id, inst_version))  # fmt: skip
     columns = ["id", "message_id", "target", "tagger_id", "label", "confidence", "rubric_json",
-               "features_json", "content_hash", "created_at"]  # fmt: skip
+               "features_json", "content_hash", "created_at", "instrument_id",
+               "instrument_version"]  # fmt: skip
     return pd.DataFrame(rows, columns=columns)
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dialogues.annotate.tagging import Tag
-from dialogues.domain import sei
+from dialogues.domain import instruments
 from dialogues.domain.errors import UserError
 from dialogues.domain.labels import DEFAULT, LabelSet
 from dialogues.providers.base import (
@@ -65,6 +65,12 @@ RESPONSE:
 RUBRIC_PROMPT = """
 This response answers the probe "{probe}". Also score each dimension below 0, 1 or 2 using
 its anchors, independently of the others, and score low when unsure:
+{dimensions}
+"""
+# For instruments other than the SEI (whose judges keep the template above, and so their version).
+RUBRIC_PROMPT_LEVELS = """
+This response answers the prompt "{probe}". Also score each dimension below from 0 to {top}
+using its anchors, independently of the others, and score low when unsure:
 {dimensions}
 """
 
@@ -115,19 +121,27 @@ def _label(raw: Any, labels: LabelSet) -> str:
     return word
 
 
-def _rubric(raw: Any, probe: str | None) -> dict[str, int]:
+def _rubric(
+    raw: Any, probe: str | None, inst: instruments.Instrument | None = None
+) -> dict[str, int]:
     if not isinstance(raw, dict) or probe is None:
         return {}
-    allowed = {d.key for d in sei.dimensions_for(probe)}
+    inst = inst or instruments.load()
+    allowed = {d.key for d in inst.dimensions_for(probe)}
     out = {}
     for key, value in raw.items():
-        # a score outside 0/1/2 or for another probe is dropped, the rest kept
-        if key in allowed and isinstance(value, int | float) and value in sei.SCORE_LEVELS:
+        # a score outside the instrument's levels or for another prompt is dropped, the rest kept
+        if key in allowed and isinstance(value, int | float) and value in inst.scores:
             out[key] = int(value)
     return out
 
 
-def parse_verdict(answer: str, labels: LabelSet = DEFAULT, probe: str | None = None) -> Verdict:
+def parse_verdict(
+    answer: str,
+    labels: LabelSet = DEFAULT,
+    probe: str | None = None,
+    instrument: instruments.Instrument | None = None,
+) -> Verdict:
     """Read the judge's answer: the first JSON object with a label, else a `label: X` line."""
     visible, _ = split_think(answer or "")
     for obj in _json_objects(visible):
@@ -137,7 +151,7 @@ def parse_verdict(answer: str, labels: LabelSet = DEFAULT, probe: str | None = N
             if conf is not None and not 0.0 <= conf <= 1.0:
                 conf = None
             reason = obj.get("reason")
-            return Verdict(_label(obj["label"], labels), conf, _rubric(obj.get("rubric"), probe),
+            return Verdict(_label(obj["label"], labels), conf, _rubric(obj.get("rubric"), probe, instrument),
                            str(reason) if reason is not None else None)  # fmt: skip
     match = _LABEL_LINE.search(visible)
     if match:
@@ -156,7 +170,13 @@ class JudgeTagger:
     concurrency: int = 4
     max_tokens: int = 512
     temperature: float = 0.0
+    instrument: instruments.Instrument | None = None
+    """The rubric instrument (None: the SEI)."""
     kind = "judge"
+
+    @property
+    def inst(self) -> instruments.Instrument:
+        return self.instrument or instruments.load()
 
     @property
     def name(self) -> str:
@@ -168,9 +188,17 @@ class JudgeTagger:
         return f"{PROMPT_VERSION}.{hashlib.sha256(payload.encode()).hexdigest()[:10]}"
 
     def _shape(self) -> dict[str, Any]:
-        return {"template": LABEL_PROMPT, "rubric_template": RUBRIC_PROMPT if self.rubric else "",
-                "labels": list(self.labels.labels), "descriptions": self._label_lines(),
-                "temperature": self.temperature, "max_tokens": self.max_tokens}  # fmt: skip
+        sei = self.inst.id == instruments.DEFAULT
+        template = (RUBRIC_PROMPT if sei else RUBRIC_PROMPT_LEVELS) if self.rubric else ""
+        shape = {"template": LABEL_PROMPT, "rubric_template": template,
+                 "labels": list(self.labels.labels), "descriptions": self._label_lines(),
+                 "temperature": self.temperature, "max_tokens": self.max_tokens}  # fmt: skip
+        if self.rubric and not sei:  # a SEI judge's version stays what it was before instruments
+            shape["instrument"] = f"{self.inst.id}@{self.inst.version}"
+            shape["dimensions"] = {k: [(d.key, d.anchors) for d in v]
+                                   for k, v in {"*": self.inst.every_prompt,
+                                                **self.inst.per_prompt}.items()}  # fmt: skip
+        return shape
 
     def config(self) -> dict[str, Any]:
         """What the taggers table records: model, prompt and options."""
@@ -183,13 +211,16 @@ class JudgeTagger:
     def messages(self, question: str, response: str, probe: str | None = None) -> list[Message]:
         """The one user message sent to the judge."""
         rubric, schema = "", '{"label": "<one label>", "confidence": <0..1>, "reason": "<short>"}'
-        if self.rubric and probe:
+        inst = self.inst
+        if self.rubric and probe and inst.dimensions_for(probe):
             dims = "\n".join(
-                f"- {d.key} ({d.name}): 0 = {d.anchors[0]}; 1 = {d.anchors[1]}; 2 = {d.anchors[2]}"
-                for d in sei.dimensions_for(probe)
+                f"- {d.key} ({d.name}): " + "; ".join(f"{s} = {d.anchors[s]}" for s in inst.scores)
+                for d in inst.dimensions_for(probe)
             )
-            rubric = RUBRIC_PROMPT.format(probe=probe, dimensions=dims)
-            schema = schema[:-1] + ', "rubric": {"<dimension>": <0|1|2>, ...}}'
+            template = RUBRIC_PROMPT if inst.id == instruments.DEFAULT else RUBRIC_PROMPT_LEVELS
+            rubric = template.format(probe=probe, dimensions=dims, top=inst.levels)
+            levels = "|".join(str(x) for x in inst.scores)
+            schema = schema[:-1] + f', "rubric": {{"<dimension>": <{levels}>, ...}}}}'
         text = LABEL_PROMPT.format(labels=self._label_lines(), first=self.labels.labels[0],
                                    rubric=rubric, schema=schema, question=question or "(none)",
                                    response=response)  # fmt: skip
@@ -204,9 +235,12 @@ class JudgeTagger:
             )
         except ProviderError as exc:
             raise JudgeFailure(f"judge call failed: {exc}") from exc
-        verdict = parse_verdict(reply.content, self.labels, probe if self.rubric else None)
-        features = {"rubric": verdict.rubric or None, "reason": verdict.reason,
+        verdict = parse_verdict(reply.content, self.labels, probe if self.rubric else None,
+                                self.inst)  # fmt: skip
+        features: dict[str, Any] = {"rubric": verdict.rubric or None, "reason": verdict.reason,
                     "raw": reply.content[:2000]}  # fmt: skip
+        if verdict.rubric:  # which instrument the scores follow (tags.instrument_id, m006)
+            features["instrument"] = [self.inst.id, self.inst.version]
         confidence = math.nan if verdict.confidence is None else verdict.confidence
         return Tag(verdict.label, confidence, features, f"{self.name}@{self.version}")
 
@@ -238,6 +272,7 @@ def build(
     labels: LabelSet = DEFAULT,
     rubric: bool = False,
     concurrency: int = 4,
+    instrument: instruments.Instrument | None = None,
 ) -> JudgeTagger:
     """A judge for a model reference (models.toml name or back-end string)."""
     from dialogues.providers import registry
@@ -245,4 +280,4 @@ def build(
     if not model_ref:
         raise UserError("the judge needs a model: pass --judge-model MODEL")
     provider = registry.resolve(model_ref, catalogue, api_base)
-    return JudgeTagger(model_ref, provider, labels, rubric, concurrency)
+    return JudgeTagger(model_ref, provider, labels, rubric, concurrency, instrument=instrument)

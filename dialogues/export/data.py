@@ -57,6 +57,17 @@ def _record(row: Row, secrets: list[str]) -> Row:
     return out
 
 
+def _prefix_sets(run: Row) -> list[tuple[Any, Any]]:
+    """(id, version) of a run's warm-up set and of every prefix set its conditions recorded."""
+    out = [(run.get("warmup_set_id"), run.get("warmup_set_hash"))]
+    params = json_value(run.get("params_json")) or {}
+    for cond in params.get("conditions") or [] if isinstance(params, dict) else []:
+        prefix = cond.get("prefix") if isinstance(cond, dict) else None
+        if prefix:
+            out.append((prefix.get("id"), prefix.get("version_hash")))
+    return out
+
+
 def _used_prompts(snap: Snapshot, conv: Row, msgs: list[Row], whole: bool = False) -> list[Row]:
     """The prompt rows this conversation sent, from its set and its run's warm-up set.
 
@@ -67,7 +78,7 @@ def _used_prompts(snap: Snapshot, conv: Row, msgs: list[Row], whole: bool = Fals
     wanted = {(m.get("prompt_key"), m.get("prompt_hash")) for m in msgs if m.get("prompt_key")}
     out = []
     for set_hash in dict.fromkeys(
-        h for h in (conv.get("set_hash"), run.get("warmup_set_hash")) if h
+        h for h in (conv.get("set_hash"), *(v for _, v in _prefix_sets(run))) if h
     ):
         out += [p for p in snap.prompts.get(set_hash, [])
                 if whole or (p["key"], p["content_hash"]) in wanted]  # fmt: skip
@@ -98,8 +109,8 @@ def conversation_record(
     run = snap.runs[conv["run_id"]]
     msgs = snap.messages.get(conv["id"], [])
     sets = [snap.prompt_sets[k] for k in dict.fromkeys(
-        [(conv.get("set_id"), conv.get("set_hash")),
-         (run.get("warmup_set_id"), run.get("warmup_set_hash"))]) if k in snap.prompt_sets]  # fmt: skip
+        [(conv.get("set_id"), conv.get("set_hash")), *_prefix_sets(run)])
+        if k in snap.prompt_sets]  # fmt: skip
     messages, tagger_ids = _messages(snap, msgs, secrets)
     model_ids = [i for i in (conv.get("model_id"), conv.get("model_b_id")) if i]
     return {

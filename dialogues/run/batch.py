@@ -86,14 +86,19 @@ def resolve_conditions(
 
 def check_params(chosen: tuple[conditions.Condition, ...], providers: dict[str, Provider]) -> None:
     """Refuse, before anything is stored, a condition parameter a chosen back end cannot take."""
+    from dialogues.providers.params import EFFORTS
+
     for c in chosen:
-        if "reasoning_effort" not in dict(c.params):
+        effort = dict(c.params).get("reasoning_effort")
+        if effort is None:
             continue
         for p in providers.values():
-            if p.info.provider == "gguf":  # llama.cpp in-process has no reasoning effort
+            takes = EFFORTS.get(p.info.provider, ())
+            if effort not in takes:
                 raise ConditionFileError(
                     f"{c.path or c.name}: params.reasoning_effort: model {p.info.id} "
-                    "(embedded GGUF) does not take a reasoning effort"
+                    f"({p.info.provider}) takes {', '.join(takes) or 'no reasoning effort'}, "
+                    f"not {effort!r}"
                 )
 
 

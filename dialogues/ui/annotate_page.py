@@ -13,8 +13,8 @@ from typing import Any, Literal
 import streamlit as st
 
 from dialogues.annotate import annotations as ann
+from dialogues.domain import instruments, sei
 from dialogues.domain import labels as label_sets
-from dialogues.domain import sei
 from dialogues.store import connect
 from dialogues.ui import common
 
@@ -36,6 +36,10 @@ def session_setup() -> tuple[str, bool, ann.QueueFilter]:
                         format_func=lambda t: "the answer" if t == "answer" else "the thinking")  # fmt: skip
     with connect(common.archive()) as db:
         options = ann.queue_options(db, blind=blind)
+        required = 0 if blind else ann.blind_only_count(db, target)
+    if required:
+        side.caption(f"Responses of runs that require blind annotation ({required}) are only "
+                     "in the blind queue.")  # fmt: skip
     side.header("Queue")
     sets = side.multiselect("Prompt sets", options["set_ids"], key="ann_sets", persist_state=KEEP)
     keys = side.multiselect("Prompts / probes", options["prompt_keys"], key="ann_prompts",
@@ -68,7 +72,7 @@ def show_response(item: ann.Item, target: str) -> None:
     """The text being judged; the other text folded away."""
     meta = " · ".join(x for x in (item.set_id, item.prompt_key, item.phase) if x)
     if item.model:
-        meta += f" · model {item.model} · run {item.run_id}"
+        meta += f" · model {item.model} · run {item.run_id} · condition {item.condition}"
     st.caption(common.escape(meta))
     if target == "answer":
         st.subheader("Response")
@@ -83,16 +87,27 @@ def show_response(item: ann.Item, target: str) -> None:
             common.prose(item.content or "(empty)")
 
 
+def choose_instrument() -> instruments.Instrument:
+    """The rubric instrument, from the sidebar (the SEI unless the study picks another)."""
+    shipped = [p.stem for p in instruments.available()]
+    default = shipped.index(instruments.DEFAULT) if instruments.DEFAULT in shipped else 0
+    chosen = st.sidebar.selectbox("Rubric instrument", shipped, index=default, key="ann_instrument",
+                                  help="Files in prompts/instruments/; saved with each judgement.")  # fmt: skip
+    return instruments.load(chosen)
+
+
 def rubric_controls(item: ann.Item, prior: dict[str, Any], key: str) -> dict[str, int]:
-    """One 0/1/2 control per rubric dimension, each score's anchor text beside it."""
+    """One control per rubric dimension of the instrument, each score's anchor text beside it."""
     scores: dict[str, int] = {}
     if not item.dimensions:
         return scores
-    st.markdown(f"**Rubric — probe {item.probe}** (score low when unsure)")
-    old = prior.get("rubric") or {}
+    st.markdown(f"**Rubric — {item.instrument_id}, prompt {item.prompt_key}** "
+                "(score low when unsure)")  # fmt: skip
+    same = prior.get("instrument_id") in (None, item.instrument_id)  # None: before m006, SEI
+    old = (prior.get("rubric") or {}) if same else {}
     for dim in item.dimensions:
         choice = st.radio(
-            dim.name, list(sei.SCORE_LEVELS), key=f"{key}-{dim.key}",
+            dim.name, list(item.scores), key=f"{key}-{item.instrument_id}-{dim.key}",
             index=old[dim.key] if dim.key in old else None,
             format_func=lambda s, d=dim: f"{s} — {d.anchors[s]}",  # type: ignore[misc]
         )  # fmt: skip
@@ -132,14 +147,19 @@ def label_buttons(ls: label_sets.LabelSet, prior: dict[str, Any], key: str) -> s
 def sei_controls(item: ann.Item, target: str, prior: dict[str, Any], key: str) -> tuple[
     dict[str, int], list[str], list[str]
 ]:  # fmt: skip
-    """Rubric, markers and evidence: only where the SEI instrument applies (a probe answer)."""
-    if item.probe is None:
-        st.caption("The SEI rubric and markers apply only to answers to the SEI probes; "
-                   "this response takes a label and a note.")  # fmt: skip
+    """Rubric (where the chosen instrument scores this prompt), markers and evidence (SEI probes)."""
+    if not item.dimensions and item.probe is None:
+        what = ("The SEI rubric and markers apply only to answers to the SEI probes"
+                if item.instrument_id == "sei" else
+                f"The {item.instrument_id} rubric does not score this prompt")  # fmt: skip
+        st.caption(f"{what}; this response takes a label and a note.")
         return {}, [], []
-    with st.expander("SEI rubric, markers and evidence", expanded=target == "answer"):
+    markers: list[str] = []
+    evidence: list[str] = []
+    with st.expander("Rubric, markers and evidence", expanded=target == "answer"):
         rubric = rubric_controls(item, prior, key) if target == "answer" else {}
-        markers: list[str] = []
+        if item.probe is None:  # markers and evidence belong to the SEI battery
+            return rubric, markers, evidence
         for kind in ("primary", "secondary", "anti"):
             group = [(m.key, m.name, m.description) for m in sei.MARKERS if m.kind == kind]
             markers += checklist(KIND_TITLES[kind], group, set(prior.get("markers") or []),
@@ -160,7 +180,8 @@ def form(
     note = st.text_area("Note", value=prior.get("note") or "", key=f"{key}-note", height=68)
     if not st.button("Save and next", type="primary", key=f"{key}-save", shortcut="S"):
         return None
-    return ann.Annotation(item.message_id, "", target, label, rubric, markers, evidence, note)
+    return ann.Annotation(item.message_id, "", target, label, rubric, markers, evidence, note,
+                          instrument=item.instrument_id)  # fmt: skip
 
 
 def form_key(name: str, message_id: str, target: str) -> str:
@@ -204,6 +225,7 @@ def render() -> None:
     with common.user_errors():
         ls = label_sets.resolve()
         name, blind, filt = session_setup()
+        inst = choose_instrument()
     if not name:
         st.info("Enter your name in the sidebar to start; your labels are saved under it.")
         return
@@ -212,7 +234,7 @@ def render() -> None:
         status = ann.queue_status(db, name, filt, blind=blind, skip=tuple(state["skip"]))
         judged = ann.judged(db, name, filt.target)
         current_id = state["edit"] or status.next_id
-        item = ann.item(db, current_id, blind=blind) if current_id else None
+        item = ann.item(db, current_id, blind=blind, instrument=inst) if current_id else None
         prior = {}
         if item is not None:
             found = ann.current(db, message_ids=[item.message_id], annotator=name,
@@ -230,7 +252,7 @@ def render() -> None:
     show_response(item, filt.target)
     saved = form(item, filt.target, prior, ls, form_key(name, item.message_id, filt.target))
     if saved is not None:
-        saved.annotator, saved.blind, saved.origin = name, blind and not filt.models, "app"
+        saved.annotator, saved.blind, saved.origin = name, item.blind and not filt.models, "app"
         with common.user_errors():
             ann.save_to(path, saved, ls)
         if state["edit"] is not None:

@@ -78,8 +78,11 @@ def choose(sets: list[dict[str, Any]], found: list[Any]) -> BatchOptions | None:
     name = st.text_input("Run name (optional)", key="run_name")
     if not st.button("Start", type="primary", key="run_start"):
         return None
-    if not chosen or not chosen_conds:
-        st.error("Choose at least one model and one condition.")
+    if not chosen:
+        st.error("Choose at least one model.")
+        return None
+    if not chosen_conds:
+        st.error("Choose at least one condition.")
         return None
     return BatchOptions(
         prompt_ref=prompt_ref, model_refs=tuple(chosen), conditions=tuple(chosen_conds),

@@ -158,7 +158,8 @@ def test_blind_queue_is_stable_per_annotator_and_counts_progress(seeded) -> None
         only_p4 = ann.queue_status(db, "alice", ann.QueueFilter(prompt_keys=("p4",)))
         other = ann.queue_status(db, "alice", ann.QueueFilter(models=(OTHER,)), blind=False)
         thinking = ann.queue_status(db, "alice", ann.QueueFilter(target="reasoning"))
-    assert (status.total, status.done) == (20, 1) and status.next_id == order["alice"][1]
+    # blind: the 16 probe replies, never the 4 warm-up replies (they would tell the condition)
+    assert (status.total, status.done) == (16, 1) and status.next_id == order["alice"][1]
     assert only_p4.total == 4 and other.total == 10 and other.next_id in ids[OTHER]
     assert thinking.total == 4 and thinking.next_id in ids["reasoning"]
 
@@ -173,7 +174,8 @@ def test_blind_item_hides_the_model_and_shows_the_conversation_so_far(seeded) ->
     assert SECRET not in repr(blind)
     assert open_.model == SECRET
     assert blind.probe == "p3" and [d.key for d in blind.dimensions][0] == "p3_constraint"
-    assert [t.role for t in blind.context] == ["user", "assistant"] * 3 + ["user"]
+    assert [t.role for t in blind.context] == ["user", "assistant"] * 2 + ["user"]  # no warm-up
+    assert [t.role for t in open_.context] == ["user", "assistant"] * 3 + ["user"]
     assert blind.context[-1].content.startswith("Describe what happens")
 
 

@@ -144,3 +144,51 @@ def test_the_design_scores_and_exports_per_condition(
     assert {r["condition"] for r in table} == set(DESIGN)
     lines = [json.loads(x) for x in (tmp_path / "r.jsonl").read_text().splitlines()]
     assert {x["conversation"]["condition"] for x in lines if "conversation" in x} == set(DESIGN)
+
+
+def test_rerun_replays_a_conditions_turns_from_the_archive(archive: Path, tmp_path: Path) -> None:
+    from dialogues.run import replay
+
+    cond = tmp_path / "mine.yaml"
+    cond.write_text("id: mine\nsystem_prompt: Be plain.\nprefix: [Hello there.]\n"
+                    "framing_after: Two sentences at most.\nparams: {temperature: 0.1}\n")  # fmt: skip
+    with OpenAIServer(echo) as url:
+        first = asyncio.run(batch.run(archive, batch.BatchOptions(
+            prompt_ref="smoke", model_refs=(MODEL,), api_base=url, conditions=(str(cond),),
+            max_tokens=8, seed=2)))  # fmt: skip
+        cond.unlink()  # the rerun must not need the file
+        with connect(archive) as db:
+            conv = records.fetch_dicts(db, "SELECT id FROM conversations WHERE run_id = ?",
+                                       [first.run_id])[0]["id"]  # fmt: skip
+        again = replay.rerun(archive, conv)
+    assert again.status == "finished"
+    with connect(archive) as db:
+        old, new = ([json.loads(r["request_json"]) for r in records.messages(db, c)
+                     if r["role"] == "assistant"] for c in (conv, again.conversation_id))  # fmt: skip
+    assert len(old) == len(new) > 1
+    for a, b in zip(old, new, strict=True):
+        assert [m["content"] for m in a["messages"] if m["role"] != "assistant"] == [
+            m["content"] for m in b["messages"] if m["role"] != "assistant"
+        ]
+        assert b["params"]["temperature"] == 0.1 and b["messages"][0]["content"] == "Be plain."
+    assert new[-1]["messages"][-1]["content"].endswith("\n\nTwo sentences at most.")
+
+
+def test_a_run_with_two_prefix_sets_replans_from_its_jsonl(archive: Path, tmp_path: Path) -> None:
+    from dialogues.export.reader import import_jsonl
+
+    inline = tmp_path / "inline.yaml"
+    inline.write_text("id: inline\nprefix: [Hello., How are you today]\n")
+    with OpenAIServer(echo) as url:
+        done = asyncio.run(batch.run(archive, batch.BatchOptions(
+            prompt_ref="smoke", model_refs=(MODEL,), api_base=url, max_tokens=8,
+            conditions=("warm", str(inline)))))  # fmt: skip
+    with connect(archive) as db:
+        export_jsonl(db, tmp_path / "run.jsonl")
+    rebuilt = tmp_path / "rebuilt.duckdb"
+    import_jsonl(rebuilt, tmp_path / "run.jsonl")
+    _, plans = runner.run_plans(rebuilt, done.run_id)  # both prefix sets came along
+    _, original = runner.run_plans(archive, done.run_id)
+    assert [t.cell_key for p in plans for t in p.turns] == [
+        t.cell_key for p in original for t in p.turns
+    ]

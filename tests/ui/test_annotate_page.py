@@ -59,7 +59,7 @@ def start(name: str = "alice", blind: bool = True) -> AppTest:
 def test_blind_mode_hides_the_model_name_everywhere(seeded: Path) -> None:
     at = start()
     text = rendered(at)
-    assert "0 of 20 done" in text and "Response" in text
+    assert "0 of 16 done" in text and "Response" in text
     for secret in (SECRET, OTHER, "run of"):
         assert secret not in text
     assert all(m.key != "ann_models" for m in at.sidebar.multiselect)  # no model filter
@@ -150,7 +150,7 @@ def on_screen(at: AppTest, name: str, message_id: str) -> bool:
 
 
 def test_rubric_and_markers_only_where_the_sei_applies(seeded: Path) -> None:
-    at = start()
+    at = start(blind=False)  # warm-up replies are never in the blind queue
     at.sidebar.multiselect(key="ann_prompts").set_value(["w1"]).run()  # warm-up turns
     assert not any(c.label == "Recursion" for c in at.checkbox)
     assert not any(r.label == "Deflection" for r in at.radio)

@@ -111,6 +111,9 @@ def test_run_page_lists_shipped_sets_and_builtin_models(app: AppTest) -> None:
     assert models.value == [SMOL]
     assert any("Ollama" in i.value for i in at.info)  # said plainly; the page carries on
     assert at.button(key="run_start")
+    conditions = at.multiselect(key="run_conditions")
+    assert {"cold", "warm", "permission", "constraint"} <= set(conditions.options)
+    assert conditions.value == ["cold"]
 
 
 def test_start_without_a_model_says_so_and_starts_nothing(app: AppTest, seeded: Path) -> None:

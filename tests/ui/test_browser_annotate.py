@@ -64,7 +64,7 @@ def test_blind_annotation_page_never_shows_the_model(served: str, page) -> None:
     name = page.get_by_label("Your name")
     name.fill("alice")
     name.press("Enter")
-    expect(page.get_by_text("0 of 20 done")).to_be_visible(timeout=30_000)
+    expect(page.get_by_text("0 of 16 done")).to_be_visible(timeout=30_000)
     expect(page.get_by_role("button", name="Save and next")).to_be_visible()
     html = page.content()
     shown = page.locator("body").inner_text()
