@@ -13,6 +13,7 @@ from typing import Any
 
 from dialogues.domain import conditions, prompts
 from dialogues.domain.errors import ConditionFileError, UserError
+from dialogues.providers import params as settings
 from dialogues.providers import registry
 from dialogues.providers.base import Provider
 from dialogues.run import runner
@@ -87,14 +88,13 @@ def resolve_conditions(
 def check_params(chosen: tuple[conditions.Condition, ...], providers: dict[str, Provider]) -> None:
     """Refuse, before anything is stored, a condition parameter a chosen back end cannot take."""
     for c in chosen:
-        if "reasoning_effort" not in dict(c.params):
-            continue
-        for p in providers.values():
-            if p.info.provider == "gguf":  # llama.cpp in-process has no reasoning effort
-                raise ConditionFileError(
-                    f"{c.path or c.name}: params.reasoning_effort: model {p.info.id} "
-                    "(embedded GGUF) does not take a reasoning effort"
-                )
+        for key, value in c.params:
+            for p in providers.values():
+                problem = settings.refusal(p.info.provider, key, value)
+                if problem:
+                    raise ConditionFileError(
+                        f"{c.path or c.name}: params.{key}: model {p.info.id}: {problem}"
+                    )
 
 
 def prepare(archive: Path, opts: BatchOptions) -> tuple[str, dict[str, Provider]]:

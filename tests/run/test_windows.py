@@ -243,3 +243,23 @@ def test_a_dialogue_keeps_one_window_per_side_and_each_models_settings(ollama, a
     }
     assert all(r.kept == r.body["messages"] for r in sent)  # ~600-token replies, nothing cut
     assert any(fit(r.body["messages"], ollama.window)[0] != r.kept for r in sent)
+
+
+def test_a_condition_parameter_the_back_end_does_not_take_is_refused(ollama, archive):
+    with pytest.raises(UserError) as caught:
+        run(archive, prompt_ref="smoke", model_refs=("ollama/qwen3:8b",), conditions=(
+            str(write_condition(archive.parent, "reasoning_effort: minimal")),))  # fmt: skip
+    assert str(caught.value) == (
+        f"{archive.parent / 'effort.yaml'}: params.reasoning_effort: model ollama/qwen3:8b: "
+        "must be one of none, low, medium, high for ollama back ends, not 'minimal'"
+    )
+    assert not chats(ollama)
+    with connect(archive) as db:
+        assert records.list_runs(db) == []
+
+
+def write_condition(folder: Path, param: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "effort.yaml"
+    path.write_text(f"id: effort\nparams:\n  {param}\n", encoding="utf-8")
+    return path
