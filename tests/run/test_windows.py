@@ -80,6 +80,33 @@ def test_a_warm_sei_run_sends_one_window_that_fits_every_request(ollama, archive
         assert json.loads(row["request_json"])["params"]["num_ctx"] == window
 
 
+def test_a_resumed_run_keeps_its_window_and_reads_the_stored_counts(ollama, archive, tmp_path):
+    import threading
+
+    stop = threading.Event()
+
+    def stop_after_four(run_id: str, progress: dict) -> None:
+        if sum(p.done for p in progress.values()) >= 4:
+            stop.set()
+
+    models = toml(
+        tmp_path, '[models.q]\nbackend = "ollama/qwen3:8b"\n[models.q.params]\ntop_p = 0.5\n'
+    )
+    opts = batch.BatchOptions(prompt_ref="sei-battery", model_refs=("q",), models_file=models,
+                              conditions=("warm",), max_tokens=1024)  # fmt: skip
+    run_id, providers = batch.prepare(archive, opts)
+    first = asyncio.run(runner.execute(archive, run_id, providers, False, stop_after_four, stop))
+    assert 4 <= first.done < 10 and first.errors == 0
+    # models.toml changes after the run started: the resumed run keeps what it recorded
+    toml(tmp_path, '[models.q]\nbackend = "ollama/qwen3:8b"\n[models.q.params]\ntop_p = 0.9\n')
+    again = run(archive, resume_id=run_id, models_file=models)
+    assert (again.done, again.errors) == (10, 0)  # no cut flagged from the stored counts
+    sent = chats(ollama)
+    assert len({r.body["options"]["num_ctx"] for r in sent}) == 1
+    assert {r.body["options"]["top_p"] for r in sent} == {0.5}
+    assert all(r.kept == r.body["messages"] for r in sent)
+
+
 def test_a_prompt_that_cannot_fit_is_a_context_error_on_its_cell(ollama, archive, tmp_path):
     prompts = tmp_path / "long.yaml"
     body = "Tell me about the way you weigh one word against another. " * 14  # ~200 tokens
