@@ -72,6 +72,7 @@ def test_a_warm_sei_run_sends_one_window_that_fits_every_request(ollama, archive
     recorded = stored_run(archive, summary.run_id).params["windows"]["ollama/qwen3:8b"]
     assert recorded["num_ctx"] == window and window % 1024 == 0
     assert recorded["needed"] <= window <= recorded["context_length"] == 40960
+    assert (recorded["set_by"], recorded["capped"]) == ("estimate", False)
     assert all(r.kept == r.body["messages"] for r in sent)  # the model saw every turn
     # Without it, the server's default window would have cut most of these requests.
     cut_by_default = [r for r in sent if fit(r.body["messages"], ollama.window)[0] != r.kept]
@@ -121,6 +122,7 @@ def test_a_prompt_that_cannot_fit_is_a_context_error_on_its_cell(ollama, archive
     assert (summary.done, summary.errors) == (2, 1)
     sent = chats(ollama)
     assert {r.body["options"]["num_ctx"] for r in sent} == {1024}  # capped by /api/show
+    assert stored_run(archive, summary.run_id).params["windows"]["ollama/tiny:1b"]["capped"]
     assert sent[2].kept != sent[2].body["messages"]  # the server really dropped a turn
     first, second, third = replies(archive)
     assert first["error"] is None and second["error"] is None
