@@ -292,3 +292,45 @@ def write_condition(folder: Path, param: str) -> Path:
     path = folder / "effort.yaml"
     path.write_text(f"id: effort\nparams:\n  {param}\n", encoding="utf-8")
     return path
+
+
+def test_a_dialogue_turn_whose_prompt_was_cut_is_a_context_error(ollama, archive):
+    from dialogues.run import dialogue
+
+    ollama.default = Answer(LONG[:1200])  # ~300 tokens a reply
+    setup = dialogue.DialogueSetup(a="ollama/tiny:1b", b="ollama/tiny:1b", rounds=3,
+                                   opening="Shall we compare notes?", max_tokens=320)  # fmt: skip
+    session = dialogue.run_dialogue(archive, setup)
+    assert session.setup.windows == {"a": 1024, "b": 1024}  # capped by /api/show
+    assert session.status == "error" and "context" in (session.stop_reason or "")
+    last = session.turns[-1]
+    assert last.error is not None and last.content is None
+    # B's second turn: a 912-token prompt and a 300-token reply overrun the 1024-token window,
+    # where Ollama would shift out the start of the dialogue while generating
+    assert (last.side, last.tokens[:2]) == ("b", (912, 300))
+    assert "fill the 1024-token window" in (last.error or "")
+    with connect(archive) as db:
+        kinds = [r[0] for r in db.execute(
+            "SELECT error_kind FROM messages WHERE role = 'assistant' ORDER BY seq").fetchall()]  # fmt: skip
+    assert kinds[-1] == "context" and all(k is None for k in kinds[:-1])
+
+
+def test_a_hosted_prompt_that_shrank_is_a_context_error_in_a_dialogue(archive):
+    from servers import OpenAIServer
+
+    from dialogues.run import dialogue
+
+    text = LONG[:400]  # 100 tokens
+    server = OpenAIServer([
+        Answer(text, prompt_tokens=50, completion_tokens=100),   # A1
+        Answer(text, prompt_tokens=120, completion_tokens=100),  # B1
+        Answer(text, prompt_tokens=60, completion_tokens=100),   # A2: a server that dropped A1
+    ])  # fmt: skip
+    with server as url:
+        setup = dialogue.DialogueSetup(a="openai/a", b="openai/b", rounds=2, opening="Hello?",
+                                       max_tokens=120, api_base=url)  # fmt: skip
+        session = dialogue.run_dialogue(archive, setup)
+    last = session.turns[-1]
+    assert (last.side, last.tokens[0], last.content) == ("a", 60, None)
+    assert last.error is not None and "read 60 prompt tokens where" in last.error
+    assert session.status == "error"
