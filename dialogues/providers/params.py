@@ -81,22 +81,24 @@ def check(path: Path, name: str, kind: str, table: Any) -> dict[str, Any]:
     where = f"{path}: [models.{name}.params]"
     if not isinstance(table, dict):
         raise UserError(f"{where} must be a table of settings")
-    out: dict[str, Any] = {}
     for key, value in table.items():
-        if key not in SPECS:
-            known = ", ".join(sorted(SPECS))
-            raise UserError(f"{where} {key}: not a setting the workbench knows ({known})")
-        test, kinds = SPECS[key]
-        if kind not in kinds:
-            takes = " and ".join(sorted(kinds))
-            raise UserError(f"{where} {key}: a {kind} back end does not take it (only {takes})")
-        problem = test(value)
-        if problem is None and key == "reasoning_effort" and value not in EFFORTS[kind]:
-            problem = f"must be one of {', '.join(EFFORTS[kind])} for a {kind} back end"
+        problem = refusal(kind, key, value)
         if problem:
-            raise UserError(f"{where} {key}: {problem}, not {value!r}")
-        out[key] = value
-    return out
+            raise UserError(f"{where} {key}: {problem}")
+    return dict(table)
+
+
+def refusal(kind: str, key: str, value: Any) -> str | None:
+    """Why a back end of this kind cannot take the setting, or None when it can."""
+    if key not in SPECS:
+        return f"not a setting the workbench knows ({', '.join(sorted(SPECS))})"
+    test, kinds = SPECS[key]
+    if kind not in kinds:
+        return f"{kind} back ends do not take it (only {' and '.join(sorted(kinds))})"
+    problem = test(value)
+    if problem is None and key == "reasoning_effort" and value not in EFFORTS[kind]:
+        problem = f"must be one of {', '.join(EFFORTS[kind])} for {kind} back ends"
+    return f"{problem}, not {value!r}" if problem else None
 
 
 def apply(gen: GenParams, values: Mapping[str, Any], keep: Collection[str] = ()) -> GenParams:

@@ -13,6 +13,7 @@ from typing import Any
 
 from dialogues.domain import conditions, prompts
 from dialogues.domain.errors import ConditionFileError, UserError
+from dialogues.providers import params as settings
 from dialogues.providers import registry
 from dialogues.providers.base import Provider
 from dialogues.run import runner
@@ -86,20 +87,15 @@ def resolve_conditions(
 
 def check_params(chosen: tuple[conditions.Condition, ...], providers: dict[str, Provider]) -> None:
     """Refuse, before anything is stored, a condition parameter a chosen back end cannot take."""
-    from dialogues.providers.params import EFFORTS
 
     for c in chosen:
-        effort = dict(c.params).get("reasoning_effort")
-        if effort is None:
-            continue
-        for p in providers.values():
-            takes = EFFORTS.get(p.info.provider, ())
-            if effort not in takes:
-                raise ConditionFileError(
-                    f"{c.path or c.name}: params.reasoning_effort: model {p.info.id} "
-                    f"({p.info.provider}) takes {', '.join(takes) or 'no reasoning effort'}, "
-                    f"not {effort!r}"
-                )
+        for key, value in c.params:
+            for p in providers.values():
+                problem = settings.refusal(p.info.provider, key, value)
+                if problem:
+                    raise ConditionFileError(
+                        f"{c.path or c.name}: params.{key}: model {p.info.id}: {problem}"
+                    )
 
 
 def prepare(archive: Path, opts: BatchOptions) -> tuple[str, dict[str, Provider]]:

@@ -94,6 +94,7 @@ class Turn:
     finish_reason: str | None = None
     error: str | None = None
     request: list[Message] | None = None
+    tokens: tuple[int | None, int | None, int | None] = (None, None, None)  # in, out, reasoning
 
 
 def read_opening(value: str) -> tuple[str, str | None]:
@@ -413,7 +414,8 @@ class DialogueSession:
         else:
             row = _model_row(self.conversation_id, seq, side, round_no, provider, request, gen,
                              **reply_fields(reply, used))  # fmt: skip
-            why = context.cut(reply, gen.num_ctx or provider.info.context_length, None)
+            why = context.cut(reply, gen.num_ctx or provider.info.context_length,
+                              self._floor(side, request))  # fmt: skip
             if why is not None:  # the model did not see the whole dialogue: not an answer
                 row.update(content=None, reasoning=None, error=why, error_kind="context")
         with transaction(self.archive) as db:
@@ -421,6 +423,15 @@ class DialogueSession:
         turn = _turn(row)
         self.turns.append(turn)
         return turn
+
+    def _floor(self, side: str, request: list[Message]) -> int | None:
+        """The least this side's prompt holds: its last prompt and reply, and the new message."""
+        last = next((t for t in reversed(self.turns) if t.side == side and t.role == "assistant"
+                     and t.error is None), None)  # fmt: skip
+        if last is None:
+            return None
+        floor = context.next_floor(*last.tokens, last.content, bool(last.reasoning))
+        return None if floor is None else floor + context.at_least(request[-1]["content"])
 
     def _finish(self, status: str, reason: str) -> None:
         with transaction(self.archive) as db:
@@ -548,6 +559,7 @@ def _turn(row: dict[str, Any]) -> Turn:
         finish_reason=row.get("finish_reason"),
         error=row.get("error"),
         request=request.get("messages") if isinstance(request, dict) else None,
+        tokens=(row.get("tokens_in"), row.get("tokens_out"), row.get("reasoning_tokens")),
     )
 
 

@@ -235,8 +235,10 @@ def plan_windows(req: RunRequest, plans: list[planning.ConversationPlan]) -> dic
         elif info.provider in ("ollama", "gguf"):
             floor = gguf.N_CTX if info.provider == "gguf" else 0
             size = context.window(widest.high, info.context_length, floor)
+        set_by = "num_ctx in models.toml" if "num_ctx" in own else ("estimate" if size else None)
+        capped = size is not None and info.context_length == size < widest.high
         out[info.id] = {"num_ctx": size, "needed": widest.high, "context_length":
-                        info.context_length, "set_by": source if size else None}  # fmt: skip
+                        info.context_length, "set_by": set_by, "capped": capped}  # fmt: skip
     return out
 
 

@@ -37,7 +37,9 @@ def test_a_full_window_or_a_shrunken_prompt_is_a_cut():
 
 def test_hidden_reasoning_is_not_counted_as_sent_back():
     # an o-series reply: 500 tokens out, 450 of them reasoning the next prompt does not carry
-    assert context.next_floor(100, 500, 450, "fifty tokens of answer", False) == 148
+    assert context.next_floor(100, 500, 450, "fifty tokens of answer", False) == 145
+    # a tenth of a visible reply is slack: re-tokenizing sent-back text can merge tokens
+    assert context.next_floor(100, 300, None, "three hundred tokens", False) == 370
     # reasoning text came back with the reply: the content alone is measured (~6 bytes a token)
     assert context.next_floor(100, 500, None, "x" * 60, True) == 110
     assert context.next_floor(None, 5, None, "x", False) is None

@@ -32,9 +32,9 @@ def catalogue(tmp_path: Path, text: str) -> Path:
         ("ollama/qwen3:8b", "top_p = 1.5", "top_p", "must be a number from 0 to 1, not 1.5"),
         ("ollama/qwen3:8b", 'num_ctx = "8k"', "num_ctx", "must be a whole number of at least 256"),
         ("ollama/qwen3:8b", 'reasoning_effort = "minimal"', "reasoning_effort", "must be one of"),
-        ("openai/gpt-5", "num_ctx = 8192", "num_ctx", "a hosted back end does not take it"),
+        ("openai/gpt-5", "num_ctx = 8192", "num_ctx", "hosted back ends do not take it"),
         ("gguf/smollm2-135m-instruct", 'reasoning_effort = "low"', "reasoning_effort",
-         "a gguf back end does not take it"),
+         "gguf back ends do not take it"),
         ("openai/gpt-5", 'stop = "x"', "stop", "must be a list of non-empty strings"),
     ],
 )  # fmt: skip

@@ -72,12 +72,40 @@ def test_a_warm_sei_run_sends_one_window_that_fits_every_request(ollama, archive
     recorded = stored_run(archive, summary.run_id).params["windows"]["ollama/qwen3:8b"]
     assert recorded["num_ctx"] == window and window % 1024 == 0
     assert recorded["needed"] <= window <= recorded["context_length"] == 40960
+    assert (recorded["set_by"], recorded["capped"]) == ("estimate", False)
     assert all(r.kept == r.body["messages"] for r in sent)  # the model saw every turn
     # Without it, the server's default window would have cut most of these requests.
     cut_by_default = [r for r in sent if fit(r.body["messages"], ollama.window)[0] != r.kept]
     assert len(cut_by_default) > len(sent) / 2
     for row in replies(archive):
         assert json.loads(row["request_json"])["params"]["num_ctx"] == window
+
+
+def test_a_resumed_run_keeps_its_window_and_reads_the_stored_counts(ollama, archive, tmp_path):
+    import threading
+
+    stop = threading.Event()
+
+    def stop_after_four(run_id: str, progress: dict) -> None:
+        if sum(p.done for p in progress.values()) >= 4:
+            stop.set()
+
+    models = toml(
+        tmp_path, '[models.q]\nbackend = "ollama/qwen3:8b"\n[models.q.params]\ntop_p = 0.5\n'
+    )
+    opts = batch.BatchOptions(prompt_ref="sei-battery", model_refs=("q",), models_file=models,
+                              conditions=("warm",), max_tokens=1024)  # fmt: skip
+    run_id, providers = batch.prepare(archive, opts)
+    first = asyncio.run(runner.execute(archive, run_id, providers, False, stop_after_four, stop))
+    assert 4 <= first.done < 10 and first.errors == 0
+    # models.toml changes after the run started: the resumed run keeps what it recorded
+    toml(tmp_path, '[models.q]\nbackend = "ollama/qwen3:8b"\n[models.q.params]\ntop_p = 0.9\n')
+    again = run(archive, resume_id=run_id, models_file=models)
+    assert (again.done, again.errors) == (10, 0)  # no cut flagged from the stored counts
+    sent = chats(ollama)
+    assert len({r.body["options"]["num_ctx"] for r in sent}) == 1
+    assert {r.body["options"]["top_p"] for r in sent} == {0.5}
+    assert all(r.kept == r.body["messages"] for r in sent)
 
 
 def test_a_prompt_that_cannot_fit_is_a_context_error_on_its_cell(ollama, archive, tmp_path):
@@ -94,6 +122,7 @@ def test_a_prompt_that_cannot_fit_is_a_context_error_on_its_cell(ollama, archive
     assert (summary.done, summary.errors) == (2, 1)
     sent = chats(ollama)
     assert {r.body["options"]["num_ctx"] for r in sent} == {1024}  # capped by /api/show
+    assert stored_run(archive, summary.run_id).params["windows"]["ollama/tiny:1b"]["capped"]
     assert sent[2].kept != sent[2].body["messages"]  # the server really dropped a turn
     first, second, third = replies(archive)
     assert first["error"] is None and second["error"] is None
@@ -243,3 +272,65 @@ def test_a_dialogue_keeps_one_window_per_side_and_each_models_settings(ollama, a
     }
     assert all(r.kept == r.body["messages"] for r in sent)  # ~600-token replies, nothing cut
     assert any(fit(r.body["messages"], ollama.window)[0] != r.kept for r in sent)
+
+
+def test_a_condition_parameter_the_back_end_does_not_take_is_refused(ollama, archive):
+    with pytest.raises(UserError) as caught:
+        run(archive, prompt_ref="smoke", model_refs=("ollama/qwen3:8b",), conditions=(
+            str(write_condition(archive.parent, "reasoning_effort: minimal")),))  # fmt: skip
+    assert str(caught.value) == (
+        f"{archive.parent / 'effort.yaml'}: params.reasoning_effort: model ollama/qwen3:8b: "
+        "must be one of none, low, medium, high for ollama back ends, not 'minimal'"
+    )
+    assert not chats(ollama)
+    with connect(archive) as db:
+        assert records.list_runs(db) == []
+
+
+def write_condition(folder: Path, param: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "effort.yaml"
+    path.write_text(f"id: effort\nparams:\n  {param}\n", encoding="utf-8")
+    return path
+
+
+def test_a_dialogue_turn_whose_prompt_was_cut_is_a_context_error(ollama, archive):
+    from dialogues.run import dialogue
+
+    ollama.default = Answer(LONG[:1200])  # ~300 tokens a reply
+    setup = dialogue.DialogueSetup(a="ollama/tiny:1b", b="ollama/tiny:1b", rounds=3,
+                                   opening="Shall we compare notes?", max_tokens=320)  # fmt: skip
+    session = dialogue.run_dialogue(archive, setup)
+    assert session.setup.windows == {"a": 1024, "b": 1024}  # capped by /api/show
+    assert session.status == "error" and "context" in (session.stop_reason or "")
+    last = session.turns[-1]
+    assert last.error is not None and last.content is None
+    # B's second turn: a 912-token prompt and a 300-token reply overrun the 1024-token window,
+    # where Ollama would shift out the start of the dialogue while generating
+    assert (last.side, last.tokens[:2]) == ("b", (912, 300))
+    assert "fill the 1024-token window" in (last.error or "")
+    with connect(archive) as db:
+        kinds = [r[0] for r in db.execute(
+            "SELECT error_kind FROM messages WHERE role = 'assistant' ORDER BY seq").fetchall()]  # fmt: skip
+    assert kinds[-1] == "context" and all(k is None for k in kinds[:-1])
+
+
+def test_a_hosted_prompt_that_shrank_is_a_context_error_in_a_dialogue(archive):
+    from servers import OpenAIServer
+
+    from dialogues.run import dialogue
+
+    text = LONG[:400]  # 100 tokens
+    server = OpenAIServer([
+        Answer(text, prompt_tokens=50, completion_tokens=100),   # A1
+        Answer(text, prompt_tokens=120, completion_tokens=100),  # B1
+        Answer(text, prompt_tokens=60, completion_tokens=100),   # A2: a server that dropped A1
+    ])  # fmt: skip
+    with server as url:
+        setup = dialogue.DialogueSetup(a="openai/a", b="openai/b", rounds=2, opening="Hello?",
+                                       max_tokens=120, api_base=url)  # fmt: skip
+        session = dialogue.run_dialogue(archive, setup)
+    last = session.turns[-1]
+    assert (last.side, last.tokens[0], last.content) == ("a", 60, None)
+    assert last.error is not None and "read 60 prompt tokens where" in last.error
+    assert session.status == "error"
