@@ -46,7 +46,9 @@ def population_rate(mu: float, sd: float) -> float:
     return float(value)
 
 
-def one_design(rng: np.random.Generator, prompts: int, repeats: int, mu: float, sd: float) -> pd.DataFrame:
+def one_design(
+    rng: np.random.Generator, prompts: int, repeats: int, mu: float, sd: float
+) -> pd.DataFrame:
     """One simulated data set: a row per answer, with its prompt."""
     u = rng.normal(0, sd, size=prompts)
     y = rng.random((prompts, repeats)) < expit(mu + u)[:, None]
@@ -56,7 +58,9 @@ def one_design(rng: np.random.Generator, prompts: int, repeats: int, mu: float, 
 
 def rate_coverage(sims: int, seed: int) -> list[str]:
     """One line per design: coverage of the old and the new interval."""
-    lines = ["prompts repeats  mu   sd   true   old (Wilson, per message)  new (cluster bootstrap)  width old/new"]
+    lines = [
+        "prompts repeats  mu   sd   true   old (Wilson, per message)  new (cluster bootstrap)  width old/new"
+    ]
     for prompts, repeats, mu, sd in DESIGNS:
         rng, truth = np.random.default_rng(seed), population_rate(mu, sd)
         old = new = 0
