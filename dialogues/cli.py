@@ -399,7 +399,13 @@ def import_xstest(
     "tagger_name",
     default="heuristic",
     show_default=True,
-    help="heuristic, judge, or another registered tagger.",
+    help="heuristic, learned, judge, or another registered tagger.",
+)
+@click.option(
+    "--train-on",
+    "train_on",
+    multiple=True,
+    help="With --tagger learned: train on this run's human labels only (repeatable).",
 )
 @click.option(
     "--target",
@@ -422,18 +428,30 @@ def import_xstest(
 @click.option("--labels", "labels_file", default=None, help="Label-set TOML (default labels.toml).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
-def tag(ctx: click.Context, auto: bool, tagger_name: str, target: str, run_id: str | None,
-        judge_model: str | None, rubric: bool, api_base: str | None, concurrency: int,
-        labels_file: str | None, as_json: bool) -> None:  # fmt: skip
+def tag(ctx: click.Context, auto: bool, tagger_name: str, train_on: tuple[str, ...],
+        target: str, run_id: str | None, judge_model: str | None, rubric: bool,
+        api_base: str | None, concurrency: int, labels_file: str | None, as_json: bool) -> None:  # fmt: skip
     """Tag every response not yet tagged by this tagger (a new tagger version tags again)."""
     from dataclasses import asdict
 
-    from dialogues.annotate import autotag, judge, tagging
+    from dialogues.annotate import autotag, judge, learned, tagging
     from dialogues.domain import labels
     from dialogues.providers import registry
+    from dialogues.store import connect
 
-    if tagger_name == "judge":
-        chosen: Any = judge.build(
+    if train_on and tagger_name != "learned":
+        raise UserError("--train-on goes with --tagger learned")
+    if tagger_name == "learned":
+        if target != "answer":
+            raise UserError("the learned tagger learns from answer labels: use --target answer")
+        with connect(archive_of(ctx)) as db:
+            chosen: Any = learned.from_archive(db, train_on, labels=labels.resolve(labels_file))
+        cv = chosen.summary()["cv_mean"]
+        click.echo(f"{chosen.name}@{chosen.version}: trained on {sum(chosen.counts.values())} "
+                   f"labels; cross-validated by prompt F1 {cv['f1']:.3f}, kappa "
+                   f"{cv['kappa']:.3f}", err=as_json)  # fmt: skip
+    elif tagger_name == "judge":
+        chosen = judge.build(
             judge_model, catalogue=registry.load_catalogue(ctx.obj["models_file"]),
             api_base=api_base, labels=labels.resolve(labels_file), rubric=rubric,
             concurrency=concurrency,
@@ -462,6 +480,7 @@ def tag(ctx: click.Context, auto: bool, tagger_name: str, target: str, run_id: s
     "--target", type=click.Choice(["answer", "reasoning"]), default="answer", show_default=True
 )
 @click.option("--divergence", is_flag=True, help="Add thinking-vs-answer divergence per model.")
+@click.option("--run", "run_ids", multiple=True, help="Only this run's responses (repeatable).")
 @click.option(
     "--n-boot",
     type=click.IntRange(0),
@@ -472,8 +491,9 @@ def tag(ctx: click.Context, auto: bool, tagger_name: str, target: str, run_id: s
 @click.option("--labels", "labels_file", default=None, help="Label-set TOML (default labels.toml).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
-def agreement(ctx: click.Context, reference: str, target: str, divergence: bool, n_boot: int,
-              labels_file: str | None, as_json: bool) -> None:  # fmt: skip
+def agreement(ctx: click.Context, reference: str, target: str, divergence: bool,
+              run_ids: tuple[str, ...], n_boot: int, labels_file: str | None,
+              as_json: bool) -> None:  # fmt: skip
     """Agreement between annotators and of each tagger with a reference, with intervals."""
     from dialogues.analyse import agreement_report
     from dialogues.domain import labels
@@ -482,7 +502,7 @@ def agreement(ctx: click.Context, reference: str, target: str, divergence: bool,
     with connect(archive_of(ctx)) as db:
         report = agreement_report.agreement_report(
             db, reference, target=target, labels=labels.resolve(labels_file), n_boot=n_boot,
-            with_divergence=divergence,
+            with_divergence=divergence, run_ids=run_ids,
         )  # fmt: skip
     if as_json:
         print_json(report)
