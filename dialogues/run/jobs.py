@@ -75,6 +75,13 @@ def timing(job: Job, progress: list[dict[str, Any]], now: float | None = None) -
     return Timing(elapsed, elapsed * (total - finished) / finished)
 
 
+def run_sets(archive: Path, run_id: str) -> list[str]:
+    """The prompt sets a run's conversations came from (to open annotation on them)."""
+    with connect(Path(archive)) as db:
+        sql = "SELECT DISTINCT set_id FROM conversations WHERE run_id = ? AND set_id IS NOT NULL"
+        return sorted(row[0] for row in db.execute(sql, [run_id]).fetchall())
+
+
 def format_duration(seconds: float) -> str:
     """42 → '42 s', 65 → '1 min 05 s', 3720 → '1 h 02 min'."""
     s = round(seconds)

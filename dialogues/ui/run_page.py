@@ -126,7 +126,9 @@ def links(job_id: str, run_id: str) -> None:
     if left.button("Open its transcripts", key=f"tx-{job_id}", icon=":material/article:"):
         st.session_state["tx_runs"] = [run_id]
         st.switch_page(TRANSCRIPTS)
-    if right.button("Annotate", key=f"ann-{job_id}", icon=":material/rate_review:"):
+    if right.button("Annotate its responses", key=f"ann-{job_id}", icon=":material/rate_review:"):
+        with common.user_errors():
+            st.session_state["ann_sets"] = jobs.run_sets(common.archive(), run_id)
         st.switch_page(ANNOTATE)
 
 

@@ -111,3 +111,16 @@ def test_an_ended_job_has_no_estimate_and_its_time_stops(tmp_path: Path) -> None
                                                (3720, "1 h 02 min")])  # fmt: skip
 def test_durations_read_plainly(seconds: float, text: str) -> None:
     assert jobs.format_duration(seconds) == text
+
+
+def test_run_sets_names_the_prompt_sets_a_run_drew_on(archive: Path) -> None:
+    from archive_seed import SEI_RUN, XS_RUN, seed
+
+    seed(archive)
+    with connect(archive) as db:
+        expected = {run: sorted({r[0] for r in db.execute(
+            "SELECT set_id FROM conversations WHERE run_id = ?", [run]).fetchall()})
+            for run in (SEI_RUN, XS_RUN)}  # fmt: skip
+    assert jobs.run_sets(archive, SEI_RUN) == expected[SEI_RUN] != []
+    assert jobs.run_sets(archive, XS_RUN) == expected[XS_RUN] != expected[SEI_RUN]
+    assert jobs.run_sets(archive, "no-such-run") == []

@@ -109,3 +109,9 @@ def test_batch_from_the_run_page_links_on_to_its_transcripts(
         conv = queries.conversation(db, newest["conversation_id"])
     prompt = conv["messages"][0]["content"]
     expect(page.get_by_text(prompt).first).to_be_visible()
+
+    # And on to annotation, with the queue narrowed to the run's prompt set.
+    page.get_by_role("link", name="Run").click()
+    page.get_by_role("button", name="Annotate its responses").click()
+    page.get_by_role("heading", name="Annotate").wait_for()
+    expect(page.get_by_text("smoke", exact=True).first).to_be_visible()
