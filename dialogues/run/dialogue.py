@@ -337,9 +337,15 @@ class DialogueSession:
 
     # -- researcher actions ---------------------------------------------------------------------
 
-    async def astep(self, on_turn: TurnFn | None = None) -> list[Turn]:
-        """One round: A speaks, then B; stops early on an empty reply or an error."""
+    async def astep(self, on_turn: TurnFn | None = None, hold: bool = False) -> list[Turn]:
+        """One round: A speaks, then B; stops early on an empty reply or an error.
+
+        With hold, the last planned round leaves the dialogue open at a checkpoint (the app's
+        researcher then finishes it or asks for more); without, it finishes there.
+        """
         self._check_running()
+        if self.rounds_done >= self.setup.rounds:
+            self._plan(self.rounds_done + 1)  # a round past the plan: the plan grows to say so
         new: list[Turn] = []
         round_no = self.rounds_done + 1
         for side in SIDES:
@@ -351,14 +357,23 @@ class DialogueSession:
             if reason:
                 self._finish("error" if turn.error else "stopped", reason)
                 return new
-        if self.rounds_done >= self.setup.rounds:
-            n = self.setup.rounds
-            self._finish("finished", f"completed {n} round{'s' if n != 1 else ''}")
+        if self.rounds_done >= self.setup.rounds and not hold:
+            self.finish()
         return new
 
-    def step(self, on_turn: TurnFn | None = None) -> list[Turn]:
+    def step(self, on_turn: TurnFn | None = None, hold: bool = False) -> list[Turn]:
         """One round, from synchronous code (the CLI, the app)."""
-        return asyncio.run(self.astep(on_turn))
+        return asyncio.run(self.astep(on_turn, hold))
+
+    def finish(self) -> None:
+        """End a dialogue whose rounds are done, as completed."""
+        self._check_running()
+        n = self.rounds_done
+        self._finish("finished", f"completed {n} round{'s' if n != 1 else ''}")
+
+    @property
+    def planned_rounds_done(self) -> bool:
+        return self.rounds_done >= self.setup.rounds
 
     async def arun(self, on_turn: TurnFn | None = None) -> None:
         """Every remaining round, with no checkpoints."""
@@ -433,6 +448,18 @@ class DialogueSession:
         floor = context.next_floor(*last.tokens, last.content, bool(last.reasoning))
         return None if floor is None else floor + context.at_least(request[-1]["content"])
 
+    def _plan(self, rounds: int) -> None:
+        """Record a longer plan (stored with the conversation and its run, so a re-run repeats it)."""
+        self.setup = replace(self.setup, rounds=rounds)
+        with transaction(self.archive) as db:
+            for table in ("conversations", "runs"):
+                key = self.conversation_id if table == "conversations" else self.run_id
+                row = db.execute(f"SELECT params_json FROM {table} WHERE id = ?", [key]).fetchone()
+                params = {**((_json(row[0]) if row else None) or {}), "rounds": rounds}
+                db.execute(f"UPDATE {table} SET params_json = ? WHERE id = ?",
+                           [records.to_json(params), key])  # fmt: skip
+            db.execute("UPDATE runs SET total_cells = ? WHERE id = ?", [2 * rounds, self.run_id])
+
     def _finish(self, status: str, reason: str) -> None:
         with transaction(self.archive) as db:
             db.execute(
@@ -486,6 +513,17 @@ def turns_json(turns: list[Turn]) -> list[dict[str, Any]]:
         for t in turns
         if t.speaker != RESEARCHER and t.error is None
     ]
+
+
+def undelivered(turns: list[Turn]) -> set[int]:
+    """Seqs of injected messages their side never received (it has not spoken since)."""
+    waiting: dict[str, list[int]] = {side: [] for side in SIDES}
+    for t in turns:
+        if t.speaker == RESEARCHER and t.phase == "inject":
+            waiting[t.side].append(t.seq)
+        elif t.role == "assistant" and t.error is None and t.side in waiting:
+            waiting[t.side] = []
+    return {seq for seqs in waiting.values() for seq in seqs}
 
 
 def researcher_script(turns: list[Turn]) -> list[tuple[int, str, str]]:

@@ -45,6 +45,53 @@ class Job:
     """The last line the child wrote to its log: the reason, when it failed."""
 
 
+@dataclass(frozen=True)
+class Timing:
+    """How long a job has run (or ran), and a straight-line guess at what is left."""
+
+    elapsed: float
+    remaining: float | None
+    """None until a call has finished, and once the job is no longer running."""
+
+
+def job_name(job: Job) -> str | None:
+    """The name the run was given (`--name`), if any."""
+    args = job.command
+    return args[args.index("--name") + 1] if "--name" in args[:-1] else None
+
+
+def timing(job: Job, progress: list[dict[str, Any]], now: float | None = None) -> Timing:
+    """Elapsed time (to the log's last write once ended) and the remaining calls at the pace so far."""
+    if job.status == RUNNING:
+        end = time.time() if now is None else now
+    else:
+        log = Path(job.log)
+        end = log.stat().st_mtime if log.exists() else job.started_at
+    elapsed = max(0.0, end - job.started_at)
+    total = sum(int(r["total"] or 0) for r in progress)
+    finished = sum(int(r["done"]) + int(r["errors"]) for r in progress)
+    if job.status != RUNNING or not 0 < finished < total:
+        return Timing(elapsed, None)
+    return Timing(elapsed, elapsed * (total - finished) / finished)
+
+
+def run_sets(archive: Path, run_id: str) -> list[str]:
+    """The prompt sets a run's conversations came from (to open annotation on them)."""
+    with connect(Path(archive)) as db:
+        sql = "SELECT DISTINCT set_id FROM conversations WHERE run_id = ? AND set_id IS NOT NULL"
+        return sorted(row[0] for row in db.execute(sql, [run_id]).fetchall())
+
+
+def format_duration(seconds: float) -> str:
+    """42 → '42 s', 65 → '1 min 05 s', 3720 → '1 h 02 min'."""
+    s = round(seconds)
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {s % 3600 // 60:02d} min"
+
+
 def jobs_dir(archive: Path) -> Path:
     """Where an archive's job records live."""
     return Path(archive).resolve().parent / "jobs"

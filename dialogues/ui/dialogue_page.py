@@ -6,6 +6,7 @@ dialogue from the archive and calls dialogues.run.dialogue, which holds the logi
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +16,22 @@ from dialogues.domain import config
 from dialogues.domain.errors import UserError
 from dialogues.providers import registry
 from dialogues.run import replay
-from dialogues.run.dialogue import RESEARCHER, DialogueSession, DialogueSetup, Turn, transcript
+from dialogues.run.dialogue import (
+    RESEARCHER,
+    DialogueSession,
+    DialogueSetup,
+    Turn,
+    transcript,
+    undelivered,
+)
 from dialogues.ui import common
 
 CURRENT = "dialogue_conversation"  # id of the dialogue on screen
 RERUN = "dialogue_rerun"  # id of the conversation a re-run produced
 MESSAGE = "dialogue_message"  # one line to show after an action
+PENDING = "dialogue_pending"  # a round asked for: run on the page, so it can say who is replying
+SETTINGS = ("dlg_a", "dlg_b", "dlg_rounds", "dlg_opening", "dlg_frame", "dlg_system_a",
+            "dlg_system_b", "dlg_temperature", "dlg_seed", "dlg_max_tokens", "dlg_api_base")  # fmt: skip
 GEMMA = "gguf/gemma3-270m"
 
 
@@ -57,14 +68,18 @@ def _start(path: Path) -> None:
         session = DialogueSession.start(path, setup, catalogue=_catalogue())
         s[CURRENT] = session.conversation_id
         s.pop(RERUN, None)
-        session.step()
+        s[PENDING] = True
     except UserError as exc:
         _say(str(exc))
 
 
-def _continue(path: Path, conversation_id: str) -> None:
+def _continue() -> None:
+    st.session_state[PENDING] = True
+
+
+def _finish(path: Path, conversation_id: str) -> None:
     try:
-        DialogueSession.load(path, conversation_id, catalogue=_catalogue()).step()
+        DialogueSession.load(path, conversation_id).finish()
     except UserError as exc:
         _say(str(exc))
 
@@ -112,9 +127,21 @@ def _open(path: Path, conversation_id: str) -> None:
     st.session_state.pop(RERUN, None)
 
 
-def _new() -> None:
-    st.session_state.pop(CURRENT, None)
-    st.session_state.pop(RERUN, None)
+def _new(path: Path) -> None:
+    """Back to the form, filled in with the settings of the dialogue on screen."""
+    s = st.session_state
+    current = s.pop(CURRENT, None)
+    s.pop(RERUN, None)
+    if not current:
+        return
+    try:
+        setup = DialogueSession.load(path, current).setup
+    except UserError:
+        return
+    values = asdict(setup)
+    for key in SETTINGS:
+        value = values[key.removeprefix("dlg_")]
+        s[key] = "" if value is None and key != "dlg_seed" else value
 
 
 # -- drawing ------------------------------------------------------------------------------------
@@ -122,6 +149,9 @@ def _new() -> None:
 
 def setup_form(path: Path, ids: list[str]) -> None:
     """Choose A and B, rounds, the opening and the frame; Start runs the first round."""
+    # A model typed in earlier (kept by "New dialogue") stays on offer.
+    kept = [st.session_state.get(k) for k in ("dlg_a", "dlg_b")]
+    ids = [*ids, *dict.fromkeys(m for m in kept if m and m not in ids)]
     a_default = ids.index(config.DEFAULT_MODEL) if config.DEFAULT_MODEL in ids else 0
     b_default = ids.index(GEMMA) if GEMMA in ids else a_default
     left, right = st.columns(2)
@@ -145,13 +175,18 @@ def setup_form(path: Path, ids: list[str]) -> None:
     st.button("Start", key="dlg_start", type="primary", on_click=_start, args=(path,))
 
 
-def show_turn(turn: Turn, names: dict[str, str]) -> None:
-    """One message: who spoke (or whom the researcher addressed), the text, the thinking."""
+def show_turn(turn: Turn, names: dict[str, str], waiting: str | None = None) -> None:
+    """One message: who spoke (or whom the researcher addressed), the text, the thinking.
+
+    waiting says why an injected message has not reached its side yet (or never will).
+    """
     if turn.role == "user":
         with st.chat_message("user"):
             if turn.speaker == RESEARCHER:
                 what = "opening" if turn.phase == "opening" else "injected"
                 st.caption(f"Researcher → {names.get(turn.side, turn.side)} ({what})")
+                if waiting:
+                    st.warning(common.escape(waiting))
             else:
                 st.caption(f"{turn.speaker} ({turn.phase})")
             common.plain(turn.content or "")
@@ -174,28 +209,67 @@ def show_turn(turn: Turn, names: dict[str, str]) -> None:
 
 
 def show_dialogue(path: Path, session: DialogueSession) -> None:
-    """The transcript of both sides, then the checkpoint (or how it ended)."""
+    """The transcript of both sides, a round in progress, then the checkpoint (or how it ended)."""
     setup = session.setup
     names = {"a": f"A · {setup.a}", "b": f"B · {setup.b}"}
     st.caption(f"Conversation `{session.conversation_id}` · run `{session.run_id}` · "
                f"round {session.rounds_done} of {setup.rounds}")  # fmt: skip
+    unsent = undelivered(session.turns)
     for turn in session.turns:
-        show_turn(turn, names)
+        show_turn(turn, names, waiting_note(turn, unsent, session, names))
     conv = session.conversation_id
+    if session.running and st.session_state.pop(PENDING, False):
+        play_round(path, conv, names)
+        return
     if not session.running:
         st.info(common.escape(f"Ended ({session.status}): {session.stop_reason}"))
         st.button("Re-run this conversation", key="dlg_rerun", on_click=_rerun, args=(path, conv))
         return
     st.subheader("Checkpoint")
-    left, right = st.columns(2)
-    left.button("Continue", key="dlg_continue", type="primary", on_click=_continue,
-                args=(path, conv))  # fmt: skip
+    left, mid, right = st.columns(3)
+    if session.planned_rounds_done:
+        st.caption(f"All {setup.rounds} planned rounds are done: finish, or go on for one more.")
+        left.button("Finish", key="dlg_finish", type="primary", on_click=_finish,
+                    args=(path, conv))  # fmt: skip
+        mid.button("One more round", key="dlg_continue", on_click=_continue)
+    else:
+        left.button("Continue", key="dlg_continue", type="primary", on_click=_continue)
     right.button("Stop", key="dlg_stop", on_click=_stop, args=(path, conv))
     st.radio("Inject a message to", ["a", "b"], key="dlg_inject_side", horizontal=True,
              format_func=lambda s: names[s])  # fmt: skip
     st.text_area("Your message (delivered with that side's next user message)",
                  key="dlg_inject_text")  # fmt: skip
     st.button("Inject", key="dlg_inject", on_click=_inject, args=(path, conv))
+
+
+def waiting_note(
+    turn: Turn, unsent: set[int], session: DialogueSession, names: dict[str, str]
+) -> str | None:
+    """Why an injected message has not reached its side: waiting, or never delivered."""
+    if turn.seq not in unsent:
+        return None
+    who = names.get(turn.side, turn.side)
+    if session.running:
+        return f"Not delivered yet: {who} gets it with its next message."
+    return f"Never delivered: the dialogue ended before {who} spoke again."
+
+
+def play_round(path: Path, conversation_id: str, names: dict[str, str]) -> None:
+    """Run one round here, saying who is replying and showing each reply as it lands."""
+    status = st.empty()
+    status.info(f"{names['a']} is replying …", icon=":material/hourglass_top:")
+
+    def landed(turn: Turn) -> None:
+        show_turn(turn, names)
+        if turn.side == "a" and turn.error is None and (turn.content or "").strip():
+            status.info(f"{names['b']} is replying …", icon=":material/hourglass_top:")
+
+    try:
+        session = DialogueSession.load(path, conversation_id, catalogue=_catalogue())
+        session.step(on_turn=landed, hold=True)  # the last round still gets a checkpoint
+    except UserError as exc:
+        _say(str(exc))
+    st.rerun()
 
 
 def show_message() -> None:
@@ -231,10 +305,11 @@ def render() -> None:
         current: Any = st.session_state.get(CURRENT)
         rerun_id = st.session_state.get(RERUN)
         if current:
-            st.button("New dialogue", key="dlg_new", on_click=_new)
+            st.button("New dialogue", key="dlg_new", on_click=_new, args=(path,),
+                      help="Back to the form, with this dialogue's settings.")  # fmt: skip
             show_dialogue(path, DialogueSession.load(path, current))
         elif rerun_id:
-            st.button("New dialogue", key="dlg_new", on_click=_new)
+            st.button("New dialogue", key="dlg_new", on_click=_new, args=(path,))
             show_rerun(path, rerun_id)
         else:
             ids, notes = model_ids()

@@ -16,6 +16,8 @@ from dialogues.run.batch import BatchOptions
 from dialogues.ui import common
 
 POLL = "2s"
+SHOWN = 3  # batches shown above the form; older ones fold away
+TRANSCRIPTS, ANNOTATE = "dialogues/ui/transcripts_page.py", "dialogues/ui/annotate_page.py"
 
 
 @st.cache_data(ttl=60, show_spinner=False)
@@ -94,13 +96,16 @@ def choose(sets: list[dict[str, Any]], found: list[Any]) -> BatchOptions | None:
 
 
 def show_job(job: jobs.Job, progress: list[dict[str, Any]]) -> None:
-    """One job: status, run id, a progress bar per model, and why it failed if it did."""
-    started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(job.started_at))
+    """One job: its name, status and times, a progress bar per model, and where to go next."""
+    started = time.strftime("%Y-%m-%d %H:%M", time.localtime(job.started_at))
+    took = jobs.timing(job, progress)
+    when = f"{'running for' if job.status == jobs.RUNNING else 'took'} {jobs.format_duration(took.elapsed)}"
+    if took.remaining is not None:
+        when += f", about {jobs.format_duration(took.remaining)} left"
+    name = jobs.job_name(job) or job.run_id or "starting …"
     with st.container(border=True):
-        st.markdown(
-            f"**{job.status}** · job `{job.id}` · run `{job.run_id or 'starting …'}` · "
-            f"started {started}"
-        )
+        st.markdown(f"**{common.escape(name)}** · {job.status} · {when}")
+        st.caption(f"run `{job.run_id or '…'}` · job `{job.id}` · started {started}")
         for row in progress:
             finished = row["done"] + row["errors"]
             share = min(1.0, finished / row["total"]) if row["total"] else 0.0
@@ -114,6 +119,20 @@ def show_job(job: jobs.Job, progress: list[dict[str, Any]]) -> None:
         if job.status == jobs.RUNNING and st.button("Stop", key=f"stop-{job.id}"):
             jobs.stop(job)
             st.rerun()
+        if job.status != jobs.RUNNING and job.run_id:
+            links(job.id, job.run_id)
+
+
+def links(job_id: str, run_id: str) -> None:
+    """On from a finished batch: its transcripts (filtered to the run) and annotation."""
+    left, right = st.columns(2)
+    if left.button("Open its transcripts", key=f"tx-{job_id}", icon=":material/article:"):
+        st.session_state["tx_runs"] = [run_id]
+        st.switch_page(TRANSCRIPTS)
+    if right.button("Annotate its responses", key=f"ann-{job_id}", icon=":material/rate_review:"):
+        with common.user_errors():
+            st.session_state["ann_sets"] = jobs.run_sets(common.archive(), run_id)
+        st.switch_page(ANNOTATE)
 
 
 def jobs_panel(path: Path, polling: bool) -> None:
@@ -123,8 +142,14 @@ def jobs_panel(path: Path, polling: bool) -> None:
         progress = jobs.progress(path, recent)
     if not recent:
         st.caption("No batches started from here yet.")
-    for job in recent:
+        return
+    st.subheader("Batches")
+    for job in recent[:SHOWN]:
         show_job(job, progress.get(job.run_id or "", []))
+    if recent[SHOWN:]:
+        with st.expander(f"{len(recent) - SHOWN} earlier batches"):
+            for job in recent[SHOWN:]:
+                show_job(job, progress.get(job.run_id or "", []))
     if polling and not any(j.status == jobs.RUNNING for j in recent):
         st.rerun()  # the last job ended: one full rerun, which stops the polling
 
@@ -133,6 +158,14 @@ def render() -> None:
     path = common.show_archive()
     st.title("Run a batch")
     st.caption("The batch runs in its own process: closing this tab does not stop it.")
+    started = st.session_state.pop("run_started", None)
+    if started:
+        st.success(common.escape(f"Started {started}; its progress is just below."))
+    # Progress first: after Start the page comes back here, above the form.
+    with common.user_errors():
+        polling = any(j.status == jobs.RUNNING for j in jobs.list_jobs(path, limit=10))
+    st.fragment(jobs_panel, run_every=POLL if polling else None)(path, polling)
+    st.subheader("New batch")
     sets, set_notes = prompt_sets()
     with common.user_errors():
         found, notes = models()
@@ -144,10 +177,8 @@ def render() -> None:
     opts = choose(sets, found)
     if opts is not None:
         job = jobs.start(path, opts, config.models_toml_path())
-        st.success(f"Started job `{job.id}`; its progress is below.")
-    st.subheader("Jobs")
-    polling = any(j.status == jobs.RUNNING for j in jobs.list_jobs(path, limit=10))
-    st.fragment(jobs_panel, run_every=POLL if polling else None)(path, polling)
+        st.session_state["run_started"] = f"{opts.name or 'a batch'} (job {job.id})"
+        st.rerun()
 
 
 render()

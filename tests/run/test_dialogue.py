@@ -400,3 +400,68 @@ def test_page_reruns_a_batch_conversation_by_id(archive: Path, monkeypatch, tmp_
     _, old_rows = stored(archive, conv_id)
     _, new_rows = stored(archive, new_id)
     assert [r["request"] for r in new_rows] == [r["request"] for r in old_rows]
+
+
+def test_the_last_round_waits_at_a_checkpoint_and_can_go_one_further(
+    archive: Path, server: OpenAIServer
+) -> None:
+    session = DialogueSession.start(archive, loopback(server, rounds=1))
+    session.step(hold=True)
+    assert session.running and session.planned_rounds_done  # a checkpoint after round 1 of 1
+    note = session.inject("b", "Researcher here.")
+    assert dialogue.undelivered(session.turns) == {note.seq}
+    session.step(hold=True)  # one more round: the plan grows, stored so a re-run repeats it
+    assert (session.rounds_done, session.setup.rounds) == (2, 2)
+    assert dialogue.undelivered(session.turns) == set()
+    conv, _ = stored(archive, session.conversation_id)
+    with connect(archive) as db:
+        run = records.fetch_dicts(db, "SELECT * FROM runs WHERE id = ?", [conv["run_id"]])[0]
+    assert (
+        json.loads(conv["params_json"])["rounds"] == json.loads(run["params_json"])["rounds"] == 2
+    )
+    assert run["total_cells"] == 4
+    late = session.inject("a", "Never heard.")
+    session.stop()
+    again = DialogueSession.load(archive, session.conversation_id)
+    assert dialogue.undelivered(again.turns) == {late.seq}
+
+    other = DialogueSession.start(archive, loopback(server, rounds=1))
+    other.step(hold=True)
+    other.finish()
+    assert (other.status, other.stop_reason) == ("finished", "completed 1 round")
+    plain = DialogueSession.start(archive, loopback(server, rounds=1))
+    plain.step()  # the CLI's way: the plan's last round ends it
+    assert plain.status == "finished"
+
+
+def test_page_says_who_replies_holds_a_checkpoint_and_keeps_settings(
+    archive: Path, server: OpenAIServer, monkeypatch, tmp_path: Path
+) -> None:
+    catalogue = tmp_path / "models.toml"
+    catalogue.write_text("".join(f'[models.{m}]\nbackend = "openai/{m}"\napi_base = "{server.url}"\n'
+                                 for m in ("thinker", "listener")))  # fmt: skip
+    monkeypatch.setenv("DIALOGUES_MODELS", str(catalogue))
+    at = _page(archive, monkeypatch)
+    at.selectbox(key="dlg_a").set_value("thinker")
+    at.selectbox(key="dlg_b").set_value("listener")
+    at.number_input(key="dlg_rounds").set_value(1)
+    at.text_area(key="dlg_opening").input(OPENING)
+    at.text_input(key="dlg_api_base").input(server.url)
+    at.number_input(key="dlg_max_tokens").set_value(16)
+    at.button(key="dlg_start").click().run()
+    assert not at.exception and not at.error
+    assert any("1 planned rounds are done" in c.value for c in at.caption)
+    assert at.button(key="dlg_finish") and at.button(key="dlg_continue")
+    at.radio(key="dlg_inject_side").set_value("b")
+    at.text_area(key="dlg_inject_text").input("Too late for this one.")
+    at.button(key="dlg_inject").click().run()
+    assert any("Not delivered yet" in w.value for w in at.warning)
+    at.button(key="dlg_stop").click().run()
+    assert any("Never delivered" in w.value for w in at.warning)
+    at.button(key="dlg_new").click().run()
+    assert not at.exception
+    assert at.text_area(key="dlg_opening").value == OPENING
+    assert at.number_input(key="dlg_rounds").value == 1
+    assert at.text_input(key="dlg_api_base").value == server.url
+    assert at.selectbox(key="dlg_a").value == "thinker"
+    assert at.selectbox(key="dlg_b").value == "listener"

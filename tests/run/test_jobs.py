@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -81,3 +82,45 @@ def test_run_progress_counts_the_latest_attempt(archive: Path) -> None:
             {"model": "b", "total": 2, "done": 0, "errors": 0},
         ]
         assert queries.run_progress(db, "missing") == []
+
+
+def _job(tmp_path: Path, status: str, name: str | None = None) -> jobs.Job:
+    log = tmp_path / "job.log"
+    log.write_text("")
+    command = ["python", "-m", "dialogues", "run", *(["--name", name] if name else [])]
+    return jobs.Job("j1", 1, command, "a.duckdb", 1000.0, str(log), status=status)
+
+
+def test_timing_estimates_what_is_left_at_the_pace_so_far(tmp_path: Path) -> None:
+    job = _job(tmp_path, jobs.RUNNING, name="cold pass")
+    progress = [{"total": 10, "done": 3, "errors": 1}, {"total": 10, "done": 0, "errors": 0}]
+    # 4 of 20 calls in 60 s: 16 more at 15 s each.
+    assert jobs.timing(job, progress, now=1060.0) == jobs.Timing(60.0, 240.0)
+    assert jobs.timing(job, [{"total": 10, "done": 0, "errors": 0}], now=1060.0).remaining is None
+    assert jobs.job_name(job) == "cold pass"
+    assert jobs.job_name(_job(tmp_path, jobs.RUNNING)) is None
+
+
+def test_an_ended_job_has_no_estimate_and_its_time_stops(tmp_path: Path) -> None:
+    job = _job(tmp_path, jobs.FINISHED)
+    os.utime(job.log, (1090.0, 1090.0))  # the log's last write is when it ended
+    assert jobs.timing(job, [{"total": 2, "done": 2, "errors": 0}]) == jobs.Timing(90.0, None)
+
+
+@pytest.mark.parametrize(("seconds", "text"), [(42.4, "42 s"), (65, "1 min 05 s"),
+                                               (3720, "1 h 02 min")])  # fmt: skip
+def test_durations_read_plainly(seconds: float, text: str) -> None:
+    assert jobs.format_duration(seconds) == text
+
+
+def test_run_sets_names_the_prompt_sets_a_run_drew_on(archive: Path) -> None:
+    from archive_seed import SEI_RUN, XS_RUN, seed
+
+    seed(archive)
+    with connect(archive) as db:
+        expected = {run: sorted({r[0] for r in db.execute(
+            "SELECT set_id FROM conversations WHERE run_id = ?", [run]).fetchall()})
+            for run in (SEI_RUN, XS_RUN)}  # fmt: skip
+    assert jobs.run_sets(archive, SEI_RUN) == expected[SEI_RUN] != []
+    assert jobs.run_sets(archive, XS_RUN) == expected[XS_RUN] != expected[SEI_RUN]
+    assert jobs.run_sets(archive, "no-such-run") == []

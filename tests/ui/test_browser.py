@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from archive_seed import seed
 from conftest import SMOL
 
 from dialogues.run import jobs
@@ -72,9 +73,12 @@ def choose(page, label: str, option: str) -> None:
     page.get_by_role("option", name=option).first.click()
 
 
-def test_batch_from_the_run_page_shows_up_in_transcripts(app_url: str, archive: Path, page) -> None:
+def test_batch_from_the_run_page_links_on_to_its_transcripts(
+    app_url: str, archive: Path, page
+) -> None:
     from playwright.sync_api import expect
 
+    seed(archive)  # other runs' responses, which the link must filter away
     page.goto(app_url)
     page.get_by_role("heading", name="Run a batch").wait_for()
     choose(page, "Prompt set", "smoke — Smoke test")
@@ -82,23 +86,32 @@ def test_batch_from_the_run_page_shows_up_in_transcripts(app_url: str, archive: 
     page.get_by_label("Max tokens").fill("16")
     page.get_by_label("Seed (empty: random)").fill("1")
     page.get_by_label("Max tokens").press("Enter")
+    page.get_by_label("Run name (optional)").fill("smoke check")
+    page.get_by_label("Run name (optional)").press("Enter")
     page.get_by_role("button", name="Start").click()
-    page.get_by_text("Started job").wait_for()
-    # The jobs panel refreshes itself; no reload, no fixed sleep.
-    page.get_by_text("finished", exact=True).wait_for(timeout=120_000)
+    page.get_by_text("Started smoke check").wait_for()
+    # Progress sits at the top under the run's name; it refreshes itself, no reload.
+    expect(page.get_by_text("smoke check", exact=False).nth(1)).to_be_visible()
+    page.get_by_role("button", name="Open its transcripts").wait_for(timeout=120_000)
     expect(page.get_by_text(f"{SMOL}: 2 of 2 answered, 0 failed")).to_be_visible()
+    expect(page.get_by_text("took ")).to_be_visible()
 
     job = jobs.list_jobs(archive)[0]
     with connect(archive) as db:
         rows, total = queries.transcript_page(db, queries.TranscriptFilter((job.run_id,)))
-    assert total == 2
+        everything = queries.transcript_page(db, queries.TranscriptFilter())[1]
+    assert total == 2 and everything > total
 
-    page.get_by_role("link", name="Transcripts").click()
-    page.get_by_text("2 responses match").wait_for()
+    page.get_by_role("button", name="Open its transcripts").click()
+    page.get_by_text("2 responses match").wait_for()  # only this run's, not the seeded ones
     newest = rows[0]
     with connect(archive) as db:
         conv = queries.conversation(db, newest["conversation_id"])
-    prompt, reply = conv["messages"][0]["content"], conv["messages"][-1]["content"]
-    page.get_by_text(prompt, exact=True).wait_for()
-    if reply.strip():
-        expect(page.locator("code").filter(has_text=reply.strip()[:40]).first).to_be_visible()
+    prompt = conv["messages"][0]["content"]
+    expect(page.get_by_text(prompt).first).to_be_visible()
+
+    # And on to annotation, with the queue narrowed to the run's prompt set.
+    page.get_by_role("link", name="Run").click()
+    page.get_by_role("button", name="Annotate its responses").click()
+    page.get_by_role("heading", name="Annotate").wait_for()
+    expect(page.get_by_text("smoke", exact=True).first).to_be_visible()

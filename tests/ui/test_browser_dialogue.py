@@ -35,8 +35,11 @@ def test_one_round_dialogue_from_the_dialogue_page(app_url: str, archive: Path, 
     page.get_by_label("Max tokens").fill("12")
     page.get_by_label("Max tokens").press("Enter")
     page.get_by_role("button", name="Start").click()
-    # The round runs inside the click; the page comes back with how it ended.
-    page.get_by_text("completed 1 round").wait_for(timeout=120_000)
+    # The round runs on the page, which says who is replying while it waits.
+    page.get_by_text(f"A · {SMOL} is replying").wait_for(timeout=60_000)
+    # A one-round dialogue still ends at a checkpoint; Finish closes it.
+    page.get_by_role("button", name="Finish").click(timeout=120_000)
+    page.get_by_text("completed 1 round").wait_for(timeout=30_000)
 
     with connect(archive) as db:
         conv = records.fetch_dicts(db, "SELECT * FROM conversations")
