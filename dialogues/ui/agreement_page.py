@@ -163,6 +163,10 @@ def render() -> None:
     with pairs:
         overlap_section(path, target)
         small_warning(rep["pairs"])
+        for r in rep["pairs"]:  # in words first, for people who do not read kappa tables
+            st.markdown(common.escape(
+                f"{r['a']} and {r['b']}: κ {num(r['kappa'])}, "
+                f"{agreement.kappa_reading(r['kappa'])} agreement, on {r['n']} items"))  # fmt: skip
         st.dataframe(pairs_table(rep["pairs"]), hide_index=True)
         fleiss = rep["fleiss_kappa"]
         pooled = (
