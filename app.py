@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from dialogues.ui.access import gate, signed_in
 from dialogues.ui.common import narrow_layout
 
 st.set_page_config(page_title="dialogues", page_icon=":material/forum:", layout="wide",
@@ -20,4 +21,7 @@ PAGES = [
     st.Page("dialogues/ui/export_page.py", title="Export", icon=":material/download:"),
 ]
 
-st.navigation(PAGES).run()
+# Until a visitor signs in (when access is configured) the menu is hidden and the page waits.
+page = st.navigation(PAGES, position="sidebar" if signed_in() else "hidden")
+gate()
+page.run()

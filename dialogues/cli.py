@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
 import click
+from click.core import ParameterSource
 
 from dialogues.domain import config, prompts
 from dialogues.domain.errors import ArchiveError, UserError
@@ -91,8 +91,14 @@ def models(ctx: click.Context, as_json: bool) -> None:
 @cli.command()
 @click.option("--prompts", "prompt_ref", help="Prompt-set id (file stem in prompts/) or path.")
 @click.option("--model", "model_refs", multiple=True, help="Model (repeatable).")
-@click.option("--condition", type=click.Choice(["cold", "warm", "both"]), default="cold")
-@click.option("--warmup", default="warmup-default", show_default=True, help="Warm-up set.")
+@click.option("--condition", "conditions", multiple=True, default=("cold",), show_default=True,
+              help="Condition name (prompts/conditions/) or YAML file (repeatable; both = cold "
+                   "and warm).")  # fmt: skip
+@click.option("--warmup", default=None, help="Warm-up set replacing each condition's own.")
+@click.option("--order", type=click.Choice(["random", "fixed"]), default="random",
+              show_default=True, help="Cell order: seeded random, or repeat→prompt→condition→model.")  # fmt: skip
+@click.option("--order-seed", type=int, default=None, help="Seed of the random order.")
+@click.option("--blind-required", is_flag=True, help="Annotators see this run only blind.")
 @click.option("--repeats", type=click.IntRange(1), default=1, show_default=True)
 @click.option("--concurrency", type=click.IntRange(1), default=4, show_default=True)
 @click.option("--temperature", type=float, default=0.7, show_default=True)
@@ -118,7 +124,9 @@ def run(ctx: click.Context, **opts: Any) -> None:
     from dialogues.run import batch
 
     archive = archive_of(ctx)
-    request = batch.BatchOptions(models_file=ctx.obj["models_file"], **opts)
+    given = ("temperature", "max_tokens", "seed")
+    explicit = tuple(k for k in given if ctx.get_parameter_source(k) is ParameterSource.COMMANDLINE)
+    request = batch.BatchOptions(models_file=ctx.obj["models_file"], explicit=explicit, **opts)
     summary = asyncio.run(batch.run(archive, request, progress=not opts["quiet"]))
     out = {"run": summary.run_id, "total": summary.total, "done": summary.done,
            "errors": summary.errors,
@@ -172,16 +180,47 @@ def list_prompts(as_json: bool) -> None:
 @cli.command()
 @click.option("--port", type=int, default=8501, show_default=True)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Bind address.")
+@click.option("--access", "access_file", type=click.Path(dir_okay=False),
+              help="Access file (default $DIALOGUES_ACCESS, then access.toml).")  # fmt: skip
 @click.pass_context
-def app(ctx: click.Context, port: int, host: str) -> None:
+def app(ctx: click.Context, port: int, host: str, access_file: str | None) -> None:
     """Start the Streamlit workbench (bound to 127.0.0.1 unless --host says otherwise)."""
+    from dialogues.domain import access
+
+    path = access.access_path(access_file)
+    allowed = access.load(path)
+    access.check_bind(host, allowed, path)
     env = dict(os.environ, DIALOGUES_ARCHIVE=str(archive_of(ctx)),
-               DIALOGUES_MODELS=str(ctx.obj["models_file"]))  # fmt: skip
+               DIALOGUES_MODELS=str(ctx.obj["models_file"]), DIALOGUES_ACCESS=str(path))  # fmt: skip
+    # No file watcher and no run-on-save: nobody edits the app while using it, and watching a
+    # project that holds .venv and a growing archive kept a whole core busy.
     cmd = [sys.executable, "-m", "streamlit", "run", str(config.PROJECT_ROOT / "app.py"),
            "--server.address", host, "--server.port", str(port), "--server.headless", "true",
-           "--browser.gatherUsageStats", "false"]  # fmt: skip
-    click.echo(f"workbench on http://{host}:{port}  (archive: {archive_of(ctx)})")
-    raise SystemExit(subprocess.call(cmd, env=env))
+           "--server.fileWatcherType", "none", "--server.runOnSave", "false",
+           "--client.toolbarMode", "viewer", "--browser.gatherUsageStats", "false"]  # fmt: skip
+    asked = f"; visitors are asked for access ({path})" if allowed.configured else ""
+    click.echo(f"workbench on http://{host}:{port}  (archive: {archive_of(ctx)}){asked}")
+    sys.stdout.flush()
+    # Become Streamlit (exec), so stopping this process stops the server: no orphan on the port.
+    os.execve(sys.executable, cmd, env)
+
+
+@cli.command("access-add")
+@click.argument("name", required=False)
+@click.option("--shared", is_flag=True, help="Set the one secret the whole lab shares.")
+@click.option("--access", "access_file", type=click.Path(dir_okay=False),
+              help="Access file (default $DIALOGUES_ACCESS, then access.toml).")  # fmt: skip
+@click.option("--secret", default=None, help="Asked for (twice, hidden) when not given.")
+def access_add(name: str | None, shared: bool, access_file: str | None, secret: str | None) -> None:
+    """Let a person (NAME) or the lab (--shared) into the app; only a scrypt hash is stored."""
+    from dialogues.domain import access
+
+    if shared == (name is not None):
+        fail("give a NAME or --shared (one of them)")
+    secret = secret or click.prompt("Secret", hide_input=True, confirmation_prompt=True)
+    path = access.access_path(access_file)
+    access.add(path, None if shared else name, secret)
+    click.echo(f"{'the shared secret' if shared else name} can now open the app ({path})")
 
 
 @cli.command()
@@ -360,7 +399,13 @@ def import_xstest(
     "tagger_name",
     default="heuristic",
     show_default=True,
-    help="heuristic, judge, or another registered tagger.",
+    help="heuristic, learned, judge, or another registered tagger.",
+)
+@click.option(
+    "--train-on",
+    "train_on",
+    multiple=True,
+    help="With --tagger learned: train on this run's human labels only (repeatable).",
 )
 @click.option(
     "--target",
@@ -383,18 +428,30 @@ def import_xstest(
 @click.option("--labels", "labels_file", default=None, help="Label-set TOML (default labels.toml).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
-def tag(ctx: click.Context, auto: bool, tagger_name: str, target: str, run_id: str | None,
-        judge_model: str | None, rubric: bool, api_base: str | None, concurrency: int,
-        labels_file: str | None, as_json: bool) -> None:  # fmt: skip
+def tag(ctx: click.Context, auto: bool, tagger_name: str, train_on: tuple[str, ...],
+        target: str, run_id: str | None, judge_model: str | None, rubric: bool,
+        api_base: str | None, concurrency: int, labels_file: str | None, as_json: bool) -> None:  # fmt: skip
     """Tag every response not yet tagged by this tagger (a new tagger version tags again)."""
     from dataclasses import asdict
 
-    from dialogues.annotate import autotag, judge, tagging
+    from dialogues.annotate import autotag, judge, learned, tagging
     from dialogues.domain import labels
     from dialogues.providers import registry
+    from dialogues.store import connect
 
-    if tagger_name == "judge":
-        chosen: Any = judge.build(
+    if train_on and tagger_name != "learned":
+        raise UserError("--train-on goes with --tagger learned")
+    if tagger_name == "learned":
+        if target != "answer":
+            raise UserError("the learned tagger learns from answer labels: use --target answer")
+        with connect(archive_of(ctx)) as db:
+            chosen: Any = learned.from_archive(db, train_on, labels=labels.resolve(labels_file))
+        cv = chosen.summary()["cv_mean"]
+        click.echo(f"{chosen.name}@{chosen.version}: trained on {sum(chosen.counts.values())} "
+                   f"labels; cross-validated by prompt F1 {cv['f1']:.3f}, kappa "
+                   f"{cv['kappa']:.3f}", err=as_json)  # fmt: skip
+    elif tagger_name == "judge":
+        chosen = judge.build(
             judge_model, catalogue=registry.load_catalogue(ctx.obj["models_file"]),
             api_base=api_base, labels=labels.resolve(labels_file), rubric=rubric,
             concurrency=concurrency,
@@ -423,6 +480,7 @@ def tag(ctx: click.Context, auto: bool, tagger_name: str, target: str, run_id: s
     "--target", type=click.Choice(["answer", "reasoning"]), default="answer", show_default=True
 )
 @click.option("--divergence", is_flag=True, help="Add thinking-vs-answer divergence per model.")
+@click.option("--run", "run_ids", multiple=True, help="Only this run's responses (repeatable).")
 @click.option(
     "--n-boot",
     type=click.IntRange(0),
@@ -433,8 +491,9 @@ def tag(ctx: click.Context, auto: bool, tagger_name: str, target: str, run_id: s
 @click.option("--labels", "labels_file", default=None, help="Label-set TOML (default labels.toml).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
-def agreement(ctx: click.Context, reference: str, target: str, divergence: bool, n_boot: int,
-              labels_file: str | None, as_json: bool) -> None:  # fmt: skip
+def agreement(ctx: click.Context, reference: str, target: str, divergence: bool,
+              run_ids: tuple[str, ...], n_boot: int, labels_file: str | None,
+              as_json: bool) -> None:  # fmt: skip
     """Agreement between annotators and of each tagger with a reference, with intervals."""
     from dialogues.analyse import agreement_report
     from dialogues.domain import labels
@@ -443,7 +502,7 @@ def agreement(ctx: click.Context, reference: str, target: str, divergence: bool,
     with connect(archive_of(ctx)) as db:
         report = agreement_report.agreement_report(
             db, reference, target=target, labels=labels.resolve(labels_file), n_boot=n_boot,
-            with_divergence=divergence,
+            with_divergence=divergence, run_ids=run_ids,
         )  # fmt: skip
     if as_json:
         print_json(report)
@@ -511,6 +570,96 @@ def models_set(ctx: click.Context, model: str, as_json: bool, **given: str | Non
         print_json(row)
         return
     click.echo(f"{model}: " + ", ".join(f"{k}={row[k]!r}" for k in fields))
+
+
+def _analysis_options(f: Any) -> Any:
+    """The filters and choices `analyse` and `report` share."""
+    for option in reversed([
+        click.option("--run", "run_ids", multiple=True, help="Only this run (repeatable)."),
+        click.option("--prompts", "set_ids", multiple=True, help="Only this prompt set (repeatable)."),
+        click.option("--source", "sources", multiple=True,
+                     help="Only this label source: human:NAME, adjudicated, tagger:ID (repeatable)."),
+        click.option("--metric", type=click.Choice(["deflection", "engagement", "sei"]),
+                     default="deflection", show_default=True),
+        click.option("--reference", default=None,
+                     help="Condition the others are set against (default: cold, if present)."),
+        click.option("--correction", type=click.Choice(["holm", "bh"]), default="holm",
+                     show_default=True, help="Multiplicity correction per family of tests."),
+        click.option("--test", type=click.Choice(["t", "wilcoxon"]), default="t",
+                     show_default=True, help="SEI: paired t or Wilcoxon signed-rank."),
+        click.option("--labels", "labels_file", default=None,
+                     help="Label-set TOML (default labels.toml)."),
+    ]):  # fmt: skip
+        f = option(f)
+    return f
+
+
+def _analysis(ctx: click.Context, opts: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """Parse the shared options, run the analysis; returns (filters, result)."""
+    from dialogues.analyse import report
+    from dialogues.analyse.frames import Filters
+    from dialogues.domain import labels
+
+    filters = Filters(run_ids=opts["run_ids"], set_ids=opts["set_ids"], sources=opts["sources"])
+    options = report.Options(opts["metric"], opts["reference"], opts["correction"], opts["test"])
+    result = report.archive_analysis(archive_of(ctx), filters, options,
+                                     labels.resolve(opts["labels_file"]))  # fmt: skip
+    return filters, result
+
+
+@cli.command()
+@_analysis_options
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def analyse(ctx: click.Context, as_json: bool, **opts: Any) -> None:
+    """Paired tests between conditions and models, rates over prompts, architecture vs scale."""
+    from dialogues.analyse import report
+
+    _, result = _analysis(ctx, opts)
+    if as_json:
+        print_json(result)
+        return
+    for line in report.lines(result):
+        click.echo(line)
+
+
+@cli.command("report")
+@_analysis_options
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder for report.md, report.html and the CSV tables.")  # fmt: skip
+@click.pass_context
+def report_command(ctx: click.Context, out: Path, **opts: Any) -> None:
+    """Write the analysis as report.md and a self-contained report.html, tables as CSV beside."""
+    from dialogues.analyse import report
+
+    filters, result = _analysis(ctx, opts)
+    written = report.write(result, filters, out)
+    click.echo(f"{len(written)} files in {out}: " + ", ".join(p.name for p in written))
+
+
+@cli.command("plan-power")
+@click.option("--baseline", type=float, required=True, help="Rate of the reference condition.")
+@click.option("--effect", type=float, required=True, help="Difference to detect (b − a).")
+@click.option("--prompts", type=click.IntRange(2), default=None, help="Prompts: plan repeats.")
+@click.option("--repeats", type=click.IntRange(1), default=None, help="Repeats: plan prompts.")
+@click.option("--prompt-sd", type=click.FloatRange(0), default=1.0, show_default=True,
+              help="Prompt effect sd on the logit scale.")  # fmt: skip
+@click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              default=0.05, show_default=True)  # fmt: skip
+@click.option("--sims", type=click.IntRange(50), default=1000, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def plan_power(baseline: float, effect: float, prompts: int | None, repeats: int | None,
+               prompt_sd: float, alpha: float, sims: int, as_json: bool) -> None:  # fmt: skip
+    """Repeats (or prompts) for 80% power of the paired condition test, by simulation."""
+    from dialogues.analyse import power
+
+    found = power.plan(baseline, effect, prompts=prompts, repeats=repeats, prompt_sd=prompt_sd,
+                       alpha=alpha, n_sims=sims)  # fmt: skip
+    if as_json:
+        print_json(found.as_json())
+        return
+    for line in power.plan_lines(found):
+        click.echo(line)
 
 
 def main() -> None:

@@ -36,8 +36,8 @@ class Answer:
     reasoning: str | None = None
     finish_reason: str = "stop"
     delay: float = 0.0
-    prompt_tokens: int = 11
-    completion_tokens: int = 7
+    prompt_tokens: int | None = None  # None: counted from the request, as a server would
+    completion_tokens: int | None = None  # None: counted from the content and reasoning
     reasoning_tokens: int | None = None
 
 
@@ -77,6 +77,7 @@ class Request:
     path: str
     headers: dict[str, str]  # lower-cased names
     body: Any  # parsed JSON, or None
+    kept: list[dict[str, Any]] | None = None  # the messages a windowed server let the model see
 
 
 Script = Callable[[Request], Action]
@@ -96,6 +97,29 @@ _REASONS = {
     502: "Bad Gateway",
     503: "Service Unavailable",
 }
+
+
+def count_tokens(text: str) -> int:
+    """The fakes' tokenizer: about four UTF-8 bytes a token, as English runs."""
+    return -(-len(text.encode()) // 4)
+
+
+def prompt_tokens(messages: list[dict[str, Any]]) -> int:
+    """Tokens of a chat prompt: each message's text plus four for its template."""
+    return sum(count_tokens(str(m.get("content") or "")) + 4 for m in messages)
+
+
+def _completion_tokens(answer: Answer) -> int:
+    if answer.completion_tokens is not None:
+        return answer.completion_tokens
+    return max(1, count_tokens(answer.content + (answer.reasoning or "")))
+
+
+def _prompt_tokens(answer: Answer, request: dict[str, Any]) -> int:
+    if answer.prompt_tokens is not None:
+        return answer.prompt_tokens
+    messages = request.get("messages")
+    return prompt_tokens(messages) if isinstance(messages, list) else 0
 
 
 def _response(
@@ -354,10 +378,12 @@ class OpenAIServer(_LoopbackServer):
         message: dict[str, Any] = {"role": "assistant", "content": answer.content}
         if answer.reasoning is not None:
             message["reasoning_content"] = answer.reasoning
+        body_in = request.body if isinstance(request.body, dict) else {}
+        used_in, used_out = _prompt_tokens(answer, body_in), _completion_tokens(answer)
         usage: dict[str, Any] = {
-            "prompt_tokens": answer.prompt_tokens,
-            "completion_tokens": answer.completion_tokens,
-            "total_tokens": answer.prompt_tokens + answer.completion_tokens,
+            "prompt_tokens": used_in,
+            "completion_tokens": used_out,
+            "total_tokens": used_in + used_out,
         }
         if answer.reasoning_tokens is not None:
             usage["completion_tokens_details"] = {"reasoning_tokens": answer.reasoning_tokens}
@@ -423,11 +449,23 @@ class OllamaServer(_LoopbackServer):
 
     An Answer's `reasoning` arrives in message.thinking when the request has think=true, and
     inline as <think>…</think> in the content otherwise (as older Ollama builds did).
+
+    Like Ollama, it holds a conversation in a window: options.num_ctx, else `window` (Ollama's
+    small default). What does not fit is cut silently: the oldest messages after the system
+    prompt go first, then a lone message keeps its last tokens; prompt_eval_count counts what
+    was kept, and each request's `kept` shows the messages the model saw.
     """
 
-    def __init__(self, *args: Any, models: list[OllamaModel] | None = None, **kwargs: Any):
+    def __init__(
+        self,
+        *args: Any,
+        models: list[OllamaModel] | None = None,
+        window: int = 2048,
+        **kwargs: Any,
+    ):
         super().__init__(*args, **kwargs)
         self.models = list(DEFAULT_OLLAMA_MODELS if models is None else models)
+        self.window = window
 
     def _model(self, name: str | None) -> OllamaModel | None:
         for m in self.models:
@@ -457,8 +495,9 @@ class OllamaServer(_LoopbackServer):
                 return _response(
                     400, json.dumps({"error": f'"{model.name}" does not support thinking'}).encode()
                 )
+            request.kept, used = fit(body.get("messages") or [], self._window(body))
             action = self.next_action(request)
-            return await self.act(request, action, lambda a: self._chat(body, model, a))
+            return await self.act(request, action, lambda a: self._chat(body, model, a, used))
         return _response(404, b'{"error": "not found"}')
 
     def _tag(self, m: OllamaModel) -> dict[str, Any]:
@@ -490,7 +529,11 @@ class OllamaServer(_LoopbackServer):
         }
         return _response(200, json.dumps(body).encode())
 
-    def _chat(self, request: dict[str, Any], m: OllamaModel, answer: Answer) -> bytes:
+    def _window(self, body: dict[str, Any]) -> int:
+        options = body.get("options") or {}
+        return int(options.get("num_ctx") or self.window)
+
+    def _chat(self, request: dict[str, Any], m: OllamaModel, answer: Answer, used: int) -> bytes:
         content, thinking = answer.content, answer.reasoning
         if thinking is not None and not request.get("think"):
             # inline, as older builds did; a budget that ran out mid-thought leaves the tag open
@@ -503,9 +546,9 @@ class OllamaServer(_LoopbackServer):
             "done_reason": answer.finish_reason,
             "total_duration": 123_000_000,
             "load_duration": 1_000_000,
-            "prompt_eval_count": answer.prompt_tokens,
+            "prompt_eval_count": used if answer.prompt_tokens is None else answer.prompt_tokens,
             "prompt_eval_duration": 10_000_000,
-            "eval_count": answer.completion_tokens,
+            "eval_count": _completion_tokens(answer),
             "eval_duration": 100_000_000,
         }
         message: dict[str, Any] = {"role": "assistant", "content": content}
@@ -530,6 +573,18 @@ class OllamaServer(_LoopbackServer):
         return _chunked(
             200, (json.dumps(line).encode() + b"\n" for line in lines), "application/x-ndjson"
         )
+
+
+def fit(messages: list[dict[str, Any]], window: int) -> tuple[list[dict[str, Any]], int]:
+    """The messages a window keeps, and their tokens: Ollama drops the oldest ones after the
+    system prompt until the rest fit, and cuts a lone message that is still too long."""
+    kept = list(messages)
+    while prompt_tokens(kept) > window:
+        first = 1 if kept and kept[0].get("role") == "system" else 0
+        if len(kept) - first <= 1:
+            return kept, window  # the runner keeps the last `window` tokens of what is left
+        del kept[first]
+    return kept, prompt_tokens(kept)
 
 
 def _pieces(text: str, size: int = 8) -> list[str]:

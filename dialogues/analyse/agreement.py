@@ -1,7 +1,8 @@
 """Agreement between raters: percent, Cohen's and Fleiss' kappa, Krippendorff's alpha, P/R/F1.
 
 Everything here is exact arithmetic on label lists; no pandas, no scikit-learn (the tests use
-scikit-learn as the independent check). Missing ratings are `None` and are skipped pairwise.
+scikit-learn as the independent check). Missing ratings are `None` and are skipped pairwise;
+a tagger's skipped items are counted in its row's `coverage`, so abstaining is visible.
 
 Degenerate cases return values instead of raising, and the choice is the same everywhere:
 - nothing to compare (n = 0, or no unit with two ratings) -> None;
@@ -168,6 +169,58 @@ def f1(
     return binary_scores(reference, predicted, positive).f1
 
 
+@dataclass(frozen=True)
+class ClassScores:
+    """One label's precision, recall and F1 (that label against all others) and its support."""
+
+    label: Label
+    precision: float | None
+    recall: float | None
+    f1: float | None
+    support: int  # reference items with this label
+
+
+def per_class(
+    reference: Sequence[Label | None],
+    predicted: Sequence[Label | None],
+    labels: Sequence[Label] = LABELS,
+) -> list[ClassScores]:
+    """Per label, one-vs-rest precision, recall and F1 (sklearn's classification_report)."""
+    pairs = _paired(reference, predicted)
+    ref, pred = [r for r, _ in pairs], [p for _, p in pairs]
+    out = []
+    for label in labels:
+        s = binary_scores(ref, pred, {label})
+        out.append(ClassScores(label, s.precision, s.recall, s.f1, s.tp + s.fn))
+    return out
+
+
+def weighted_kappa(
+    a: Sequence[Label | None],
+    b: Sequence[Label | None],
+    order: Sequence[Label] = LABELS,
+) -> float | None:
+    """Linearly weighted kappa over ordered labels; pairs with a label outside `order` skipped.
+
+    The default order is engagement > partial > deflection: calling a partial refusal a full
+    one is half the error of calling an answer a refusal.
+    """
+    rank = {label: i for i, label in enumerate(order)}
+    pairs = [(rank[x], rank[y]) for x, y in _paired(a, b) if x in rank and y in rank]
+    n, k = len(pairs), len(order)
+    if n == 0 or k < 2:
+        return None
+    observed = np.zeros((k, k))
+    for x, y in pairs:
+        observed[x, y] += 1
+    expected = np.outer(observed.sum(axis=1), observed.sum(axis=0)) / n
+    weights = np.abs(np.subtract.outer(np.arange(k), np.arange(k))) / (k - 1)
+    disagreement = float((weights * expected).sum())
+    if disagreement == 0:
+        return 1.0  # one label throughout on both sides
+    return 1.0 - float((weights * observed).sum()) / disagreement
+
+
 def fleiss_kappa_counts(counts: Sequence[Sequence[int]]) -> float | None:
     """Fleiss' kappa from an items x categories table of how many raters chose each category.
 
@@ -235,26 +288,44 @@ class Interval:
     defined: int
 
 
+def _resamples(
+    n: int, n_boot: int, seed: int, clusters: Sequence[Hashable] | None
+) -> Iterable[list[int]]:
+    """Item indices per resample: items drawn alone, or whole clusters drawn together."""
+    rng = np.random.default_rng(seed)
+    if clusters is None:
+        yield from (list(idx) for idx in rng.integers(0, n, size=(n_boot, n)))
+        return
+    members: dict[Hashable, list[int]] = {}
+    for i, c in enumerate(clusters):
+        members.setdefault(c, []).append(i)
+    groups = list(members.values())
+    for pick in rng.integers(0, len(groups), size=(n_boot, len(groups))):
+        yield [i for g in pick for i in groups[g]]
+
+
 def bootstrap_many(
     stats: Mapping[str, Stat],
     *columns: Sequence[Any],
     n_boot: int = N_BOOT,
     level: float = LEVEL,
     seed: int = SEED,
+    clusters: Sequence[Hashable] | None = None,
 ) -> dict[str, Interval]:
     """Percentile intervals for several statistics over the same item resamples.
 
     Each statistic is called with the resampled columns (lists of equal length, one entry per
-    item). A fixed seed gives a fixed result. Resamples where a statistic is undefined (None)
-    are left out of its interval; if none remain the bounds are None.
+    item). With `clusters` (one key per item, e.g. its prompt) whole clusters are resampled,
+    so replies to one prompt count as the correlated evidence they are. A fixed seed gives a
+    fixed result. Resamples where a statistic is undefined (None) are left out of its
+    interval; if none remain the bounds are None.
     """
     n = len(columns[0]) if columns else 0
-    if any(len(c) != n for c in columns):
+    if any(len(c) != n for c in columns) or (clusters is not None and len(clusters) != n):
         raise ValueError("bootstrap columns must have one entry per item")
     values: dict[str, list[float]] = {name: [] for name in stats}
     if n > 0:
-        rng = np.random.default_rng(seed)
-        for idx in rng.integers(0, n, size=(n_boot, n)):
+        for idx in _resamples(n, n_boot, seed, clusters):
             sample = [[col[i] for i in idx] for col in columns]
             for name, stat in stats.items():
                 value = stat(*sample)
@@ -276,9 +347,12 @@ def bootstrap_ci(
     n_boot: int = N_BOOT,
     level: float = LEVEL,
     seed: int = SEED,
+    clusters: Sequence[Hashable] | None = None,
 ) -> Interval:
     """Percentile bootstrap interval of one statistic, resampling items with a fixed seed."""
-    return bootstrap_many({"stat": stat}, *columns, n_boot=n_boot, level=level, seed=seed)["stat"]
+    return bootstrap_many(
+        {"stat": stat}, *columns, n_boot=n_boot, level=level, seed=seed, clusters=clusters
+    )["stat"]
 
 
 @dataclass
@@ -314,6 +388,25 @@ class TaggerRow:
     f1_ci: Interval | None = None
     kappa_ci: Interval | None = None
     group: str | None = None
+    weighted_kappa: float | None = None  # linear weights over engagement > partial > deflection
+    weighted_kappa_ci: Interval | None = None
+    per_class: list[ClassScores] = field(default_factory=list)
+    coverage: dict[str, Any] = field(default_factory=dict)
+    """Reference items, how many the tagger labelled, and why the rest went unlabelled."""
+    clustered: bool = False  # intervals resample whole clusters (prompts), not single items
+
+
+def coverage(
+    reference: Mapping[K, Label | None],
+    predicted: Mapping[K, Label | None],
+    why: Mapping[K, str] | None = None,
+) -> dict[str, Any]:
+    """How many reference items a tagger labelled, and per reason how many it did not."""
+    items = [i for i in reference if reference[i] is not None]
+    missing = [i for i in items if predicted.get(i) is None]
+    reasons = Counter((why or {}).get(i, "not tagged") for i in missing)
+    return {"reference": len(items), "labelled": len(items) - len(missing),
+            "unlabelled": len(missing), "why": dict(sorted(reasons.items()))}  # fmt: skip
 
 
 def pairwise(
@@ -362,12 +455,21 @@ def tagger_vs_reference(
     level: float = LEVEL,
     seed: int = SEED,
     group: str | None = None,
+    clusters: Mapping[K, Hashable] | None = None,
+    why: Mapping[K, str] | None = None,
+    order: Sequence[Label] = LABELS,
 ) -> TaggerRow:
-    """Score a tagger against reference labels on the items both labelled."""
+    """Score a tagger against reference labels on the items both labelled.
+
+    Items the tagger left unlabelled are not silently dropped: `coverage` counts them, by
+    reason (`why`, e.g. 'unparseable'; else 'not tagged'). With `clusters` (item → prompt)
+    the intervals resample whole prompts.
+    """
     pos = frozenset(positive)
     items = [i for i in reference if reference[i] is not None and predicted.get(i) is not None]
     ref = [reference[i] for i in items]
     pred = [predicted[i] for i in items]
+    keys = None if clusters is None else [clusters.get(i, i) for i in items]
     scores = binary_scores(ref, pred, pos)
     row = TaggerRow(
         tagger=tagger,
@@ -381,6 +483,10 @@ def tagger_vs_reference(
         labels=tuple(labels),
         confusion=confusion_matrix(ref, pred, labels),
         group=group,
+        weighted_kappa=weighted_kappa(ref, pred, order),
+        per_class=per_class(ref, pred, labels),
+        coverage=coverage(reference, predicted, why),
+        clustered=keys is not None,
     )
     if n_boot:
         cis = bootstrap_many(
@@ -389,15 +495,18 @@ def tagger_vs_reference(
                 "recall": lambda r, p: recall(r, p, pos),
                 "f1": lambda r, p: f1(r, p, pos),
                 "kappa": cohen_kappa,
+                "weighted_kappa": lambda r, p: weighted_kappa(r, p, order),
             },
             ref,
             pred,
             n_boot=n_boot,
             level=level,
             seed=seed,
+            clusters=keys,
         )
         row.precision_ci, row.recall_ci = cis["precision"], cis["recall"]
         row.f1_ci, row.kappa_ci = cis["f1"], cis["kappa"]
+        row.weighted_kappa_ci = cis["weighted_kappa"]
     return row
 
 

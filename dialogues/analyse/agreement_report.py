@@ -5,6 +5,7 @@ The statistics live in `agreement`; this module gathers the archive's labels for
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 import duckdb
@@ -52,13 +53,31 @@ def message_groups(db: duckdb.DuckDBPyConnection) -> dict[str, dict[str, str | N
     """message id → model, family (the model's family, else the model id) and run."""
     rows = db.execute(
         """
-        SELECT m.id, c.model_id, coalesce(mo.family, c.model_id), c.run_id, c.set_id
+        SELECT m.id, c.model_id, coalesce(mo.family, c.model_id), c.run_id, c.set_id,
+               coalesce(m.prompt_hash, m.prompt_key, m.id)
         FROM messages m JOIN conversations c ON c.id = m.conversation_id
         LEFT JOIN models mo ON mo.id = c.model_id
         WHERE m.role = 'assistant'
         """
     ).fetchall()
-    return {r[0]: {"model": r[1], "family": r[2], "run": r[3], "set": r[4]} for r in rows}
+    return {r[0]: {"model": r[1], "family": r[2], "run": r[3], "set": r[4], "prompt": r[5]}
+            for r in rows}  # fmt: skip
+
+
+def failures(db: duckdb.DuckDBPyConnection, target: str = "answer") -> dict[str, dict[str, str]]:
+    """source → {message id: why the tagger left it unlabelled} (its latest failure)."""
+    rows = db.execute(
+        f"""
+        SELECT '{TAGGER_PREFIX}' || tagger_id, message_id, reason FROM tag_failures
+        WHERE target = ?
+        QUALIFY row_number() OVER (PARTITION BY tagger_id, message_id ORDER BY created_at DESC) = 1
+        """,
+        [target],
+    ).fetchall()
+    out: dict[str, dict[str, str]] = {}
+    for source, message_id, reason in rows:
+        out.setdefault(source, {})[message_id] = reason
+    return out
 
 
 def _within(
@@ -130,7 +149,10 @@ def _tagger_dict(row: agreement.TaggerRow) -> dict[str, Any]:
            "precision": row.precision, "recall": row.recall, "f1": row.f1, "kappa": row.kappa,
            "percent": row.percent, "precision_ci": _interval(row.precision_ci),
            "recall_ci": _interval(row.recall_ci), "f1_ci": _interval(row.f1_ci),
-           "kappa_ci": _interval(row.kappa_ci),
+           "kappa_ci": _interval(row.kappa_ci), "weighted_kappa": row.weighted_kappa,
+           "weighted_kappa_ci": _interval(row.weighted_kappa_ci),
+           "per_class": [asdict(c) for c in row.per_class], "coverage": row.coverage,
+           "intervals_by": "prompt" if row.clustered else "item",
            "confusion": {"labels": list(row.labels), "rows": "reference", "columns": "tagger",
                          "matrix": row.confusion}}  # fmt: skip
     if row.group is not None:
@@ -156,8 +178,13 @@ def agreement_report(
     Pairs and Fleiss/Krippendorff cover `human:*` sources only: 'adjudicated' is derived from
     the annotators, so pairing it with them would inflate agreement; it serves as the
     default reference instead. Family is the model's family, or its id when none is recorded.
+    Tagger intervals resample whole prompts; `run_ids`/`set_ids` keep only those responses.
     """
     groups = message_groups(db)
+    present = {g["run"] for g in groups.values()}
+    missing = [r for r in run_ids if r not in present]
+    if missing:
+        raise UserError(f"--run: no responses from run {missing[0]!r} in the archive")
     ratings = _within(labels_by_source(db, target), groups, set_ids, run_ids)
     found = {s for by in ratings.values() for s in by}
     if reference not in found:
@@ -171,9 +198,11 @@ def agreement_report(
     human_ratings = {m: by for m, by in human_ratings.items() if len(by) >= 2}
     ref = {m: by[reference] for m, by in ratings.items() if reference in by}
     family = {m: g["family"] for m, g in groups.items()}
+    prompt = {m: g["prompt"] for m, g in groups.items()}
+    why = failures(db, target)
     options: dict[str, Any] = {"n_boot": n_boot}
     tag_opts = {"reference_name": reference, "labels": label_list, "positive": labels.positive,
-                **options}  # fmt: skip
+                "clusters": prompt, "order": labels.labels, **options}  # fmt: skip
     report: dict[str, Any] = {
         "pairs": [_pair_dict(r) for r in agreement.pairwise(human_ratings, **options)],
         "taggers": [],
@@ -184,6 +213,7 @@ def agreement_report(
             [[by.get(s) for s in humans] for by in human_ratings.values()]
         ),
         "target": target,
+        "runs": list(run_ids),
         "label_set": labels.id,
         "positive": sorted(labels.positive),
         "by_family": {
@@ -194,12 +224,13 @@ def agreement_report(
     }  # fmt: skip
     for source in taggers:
         predicted = {m: by[source] for m, by in ratings.items() if source in by}
-        row = agreement.tagger_vs_reference(predicted, ref, tagger=source, **tag_opts)
+        reasons = why.get(source, {})
+        row = agreement.tagger_vs_reference(predicted, ref, tagger=source, why=reasons, **tag_opts)
         report["taggers"].append(_tagger_dict(row))
         report["by_family"]["taggers"] += [
             _tagger_dict(r)
             for r in agreement.tagger_vs_reference_by_group(
-                predicted, ref, family, tagger=source, **tag_opts
+                predicted, ref, family, tagger=source, why=reasons, **tag_opts
             )
         ]
     if with_divergence:
@@ -252,6 +283,19 @@ def _fmt(value: float | None, ci: list[float | None] | None = None) -> str:
     return f"{value:.3f}"
 
 
+def _detail_lines(t: dict[str, Any]) -> list[str]:
+    """Per-class figures and coverage of one tagger row."""
+    lines = [f"      {c['label']}: precision {_fmt(c['precision'])} recall {_fmt(c['recall'])} "
+             f"F1 {_fmt(c['f1'])} (n={c['support']})" for c in t["per_class"] if c["support"]
+             or c["precision"] is not None]  # fmt: skip
+    cov = t["coverage"]
+    why = ", ".join(f"{k} {v}" for k, v in cov["why"].items())
+    lines.append(f"      labelled {cov['labelled']} of {cov['reference']}"
+                 + (f" (unlabelled: {why})" if why else "")
+                 + f"; intervals resample by {t['intervals_by']}")  # fmt: skip
+    return lines
+
+
 def report_lines(report: dict[str, Any]) -> list[str]:
     """An agreement report as lines of text for a terminal."""
     lines = [f"annotator pairs ({report['target']}):"]
@@ -274,7 +318,9 @@ def report_lines(report: dict[str, Any]) -> list[str]:
             lines.append(f"  {where}{t['tagger']}: n={t['n']} "
                          f"precision {_fmt(t['precision'], t['precision_ci'])} "
                          f"recall {_fmt(t['recall'], t['recall_ci'])} "
-                         f"F1 {_fmt(t['f1'], t['f1_ci'])} kappa {_fmt(t['kappa'], t['kappa_ci'])}")  # fmt: skip
+                         f"F1 {_fmt(t['f1'], t['f1_ci'])} kappa {_fmt(t['kappa'], t['kappa_ci'])} "
+                         f"weighted kappa {_fmt(t['weighted_kappa'], t['weighted_kappa_ci'])}")  # fmt: skip
+            lines.extend(_detail_lines(t))
     for d in report.get("divergence", []):
         lines.append(f"divergence {d['source']} {d['model']}: n={d['n']} both engage "
                      f"{d['both_engage']}, thinking engages/answer deflects "

@@ -80,6 +80,7 @@ def sei_dumbbell(
     """SEI cold vs warm per model: one dot per condition, 95% bootstrap error bars, a joining line."""
     title = "SEI cold vs warm (mean over repeats, 95% bootstrap CI)"
     table = scores.sei_table(_frame(rubric, scores.RUBRIC_COLUMNS), seed=seed)
+    table = table[table["sei"].notna()]  # groups with no complete battery have no SEI to plot
     # One row label per model, unless several labellers' scores are shown side by side.
     several = table["source"].nunique(dropna=False) > 1
     table.insert(
@@ -199,11 +200,13 @@ def scale_scatter(
 
 
 def rubric_heatmap(dimensions: pd.DataFrame | None) -> tuple[go.Figure, pd.DataFrame]:
-    """Mean score (0–2) per model × rubric dimension, the 16 dimensions in rubric order."""
-    title = "Rubric: mean score per dimension"
+    """Mean score (0–2) per model · condition · source × rubric dimension, in rubric order."""
+    title = "Rubric: mean score per dimension (by condition and source)"
     table = scores.dimension_means(_frame(dimensions, scores.RUBRIC_DIMENSION_COLUMNS))
     if table.empty:
         return empty_figure(title, EMPTY["rubric"]), table
+    parts = [c for c in ("model", "condition", "source") if c in table.columns]
+    rows = table[parts].astype(str).agg(" · ".join, axis=1)
     names = [f"{d.probe.upper()} {d.name}" for d in sei.DIMENSIONS]
     z = table[list(sei.DIMENSION_KEYS)].to_numpy(dtype=float)
     # A dimension nobody scored for a model is a blank cell, never the text "NaN".
@@ -212,7 +215,7 @@ def rubric_heatmap(dimensions: pd.DataFrame | None) -> tuple[go.Figure, pd.DataF
         go.Heatmap(
             z=z,
             x=names,
-            y=table["model"],
+            y=rows,
             zmin=0,
             zmax=sei.DIMENSION_MAX,
             colorscale="Viridis",
@@ -318,3 +321,50 @@ def figure_png(fig: go.Figure, *, scale: float = 2.0) -> bytes | None:
         # kaleido's ChromeNotFoundError is a RuntimeError: no local browser, so no PNG.
         return None
     return bytes(png)
+
+
+def interval_dots(table: pd.DataFrame, title: str) -> go.Figure:
+    """Rates (or SEIs) as dots with their interval, one row per model · condition · source · set."""
+    if table.empty or "rate" not in table.columns:
+        return empty_figure(title)
+    parts = [c for c in ("model", "condition", "source", "set_id") if c in table.columns]
+    label = table[parts].astype(str).agg(" · ".join, axis=1)
+    data = _errors(table.assign(label=label), "rate", "ci_low", "ci_high")
+    fig = go.Figure(
+        go.Scatter(
+            x=data["rate"], y=data["label"], mode="markers", marker={"size": 10},
+            error_x={"type": "data", "array": data["err_plus"], "arrayminus": data["err_minus"]},
+            customdata=data[["n", "n_clusters"]],
+            hovertemplate="%{y}<br>%{x:.3f}<br>n=%{customdata[0]}, clusters=%{customdata[1]}"
+            "<extra></extra>",
+        )
+    )  # fmt: skip
+    fig.update_layout(title=title, yaxis={"autorange": "reversed"}, height=200 + 28 * len(data))
+    return fig
+
+
+def contrast_forest(table: pd.DataFrame) -> go.Figure:
+    """Each contrast's b − a with its interval around a zero line; adjusted p on hover."""
+    title = "Differences b − a with 95% intervals"
+    if table.empty or "estimate" not in table.columns:
+        return empty_figure(title)
+    data = table[table["estimate"].notna()].copy()
+    if data.empty:
+        return empty_figure(title, "no contrast has an estimate")
+    where = [m if k == "conditions" else c
+             for k, m, c in zip(data["kind"], data["model"], data["condition"], strict=True)]  # fmt: skip
+    data["label"] = [f"{w}: {b} − {a} ({s})" for w, a, b, s in
+                     zip(where, data["a"], data["b"], data["source"], strict=True)]  # fmt: skip
+    data = _errors(data, "estimate", "ci_low", "ci_high")
+    fig = go.Figure(
+        go.Scatter(
+            x=data["estimate"], y=data["label"], mode="markers", marker={"size": 10},
+            error_x={"type": "data", "array": data["err_plus"], "arrayminus": data["err_minus"]},
+            customdata=data[["p", "p_adjusted", "n_pairs"]],
+            hovertemplate="%{y}<br>%{x:.3f}<br>p=%{customdata[0]:.4f}, adjusted "
+            "%{customdata[1]:.4f}<br>%{customdata[2]} pairs<extra></extra>",
+        )
+    )  # fmt: skip
+    fig.add_vline(x=0, line_dash="dot", line_color="grey")
+    fig.update_layout(title=title, yaxis={"autorange": "reversed"}, height=200 + 28 * len(data))
+    return fig

@@ -23,7 +23,15 @@ import duckdb
 import pandas as pd
 
 from dialogues.annotate.annotations import TARGETS, probe_of
-from dialogues.annotate.tagging import HeuristicTagger, Tag, Tagger, rules_digest, tagger_id
+from dialogues.annotate.tagging import (
+    HeuristicTagger,
+    Tag,
+    Tagger,
+    no_answer,
+    no_answer_tag,
+    rules_digest,
+    tagger_id,
+)
 from dialogues.domain.prompts import sha256
 from dialogues.store import connect, transaction
 from dialogues.store.records import new_id, to_json
@@ -122,7 +130,8 @@ def untagged(
     where, params = _untagged_where(tid, target, run_id)
     return db.execute(
         f"""
-        SELECT m.id AS message_id, coalesce({text}, '') AS text, m.phase, m.prompt_key {column}
+        SELECT m.id AS message_id, coalesce({text}, '') AS text, m.phase, m.prompt_key,
+               m.reasoning, m.finish_reason {column}
         FROM messages m JOIN conversations c ON c.id = m.conversation_id
         {join}
         {where}
@@ -162,6 +171,34 @@ def _judge(tagger: Any, frame: pd.DataFrame) -> list[Tag | Exception]:
     return list(asyncio.run(tagger.judge_many(items)))
 
 
+def _missing(target: str, frame: pd.DataFrame) -> list[str | None]:
+    """Per row, why the reply holds no answer (see tagging.no_answer), None when it has one."""
+    if target != "answer":
+        return [None] * len(frame)
+    return [no_answer(t, r if isinstance(r, str) else None, f if isinstance(f, str) else None)
+            for t, r, f in zip(frame["text"], frame["reasoning"], frame["finish_reason"],
+                               strict=True)]  # fmt: skip
+
+
+def _tag_frame(
+    tagger: Tagger, tid: str, target: str, todo: pd.DataFrame, workers: int | None
+) -> list[Any]:
+    """Tags for the rows: no_answer where there is no answer, the tagger's own elsewhere."""
+    missing = _missing(target, todo)
+    answered = todo[[m is None for m in missing]]
+    if answered.empty:
+        found: list[Any] = []
+    elif hasattr(tagger, "judge_many"):
+        found = _judge(tagger, answered)
+    elif hasattr(tagger, "tag_for"):  # the learned tagger: out-of-fold tags for its own labels
+        found = [tagger.tag_for(m, t) for m, t in zip(answered["message_id"], answered["text"],
+                                                        strict=True)]  # fmt: skip
+    else:
+        found = list(_heuristic(tagger, answered["text"].tolist(), workers))
+    it = iter(found)
+    return [no_answer_tag(m, tid) if m else next(it) for m in missing]
+
+
 def _frame(tid: str, target: str, frame: pd.DataFrame, tags: list[Any]) -> pd.DataFrame:
     """The rows to insert for the tags that came out (failures left out)."""
     rows = []
@@ -191,6 +228,23 @@ def insert_tags(db: duckdb.DuckDBPyConnection, rows: pd.DataFrame) -> int:
     return len(rows)
 
 
+def failure_reason(error: object) -> str:
+    """'call failed' when the judge never answered, else 'unparseable'."""
+    return "call failed" if str(error).startswith("judge call failed") else "unparseable"
+
+
+def record_failures(
+    db: duckdb.DuckDBPyConnection, tid: str, target: str, frame: pd.DataFrame, tags: list[Any]
+) -> int:
+    """Store the replies the tagger could not label, with why; returns how many."""
+    now = datetime.now(UTC).replace(tzinfo=None)
+    rows = [(new_id(), m, target, tid, failure_reason(t), str(t)[:500], now)
+            for m, t in zip(frame["message_id"], tags, strict=True) if not isinstance(t, Tag)]  # fmt: skip
+    if rows:
+        db.executemany("INSERT INTO tag_failures VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+    return len(rows)
+
+
 def tag_archive(
     archive: Path,
     tagger: Tagger,
@@ -215,12 +269,10 @@ def tag_archive(
         step = PROGRESS_STEP if progress else max(len(todo), 1)
         for start in range(0, len(todo), step):
             part = todo.iloc[start : start + step]
-            if judge:
-                tags: list[Any] = _judge(tagger, part)
-            else:
-                tags = list(_heuristic(tagger, part["text"].tolist(), workers))
+            tags = _tag_frame(tagger, tid, target, part, workers)
             with transaction(archive) as db:
                 summary.tagged += insert_tags(db, _frame(tid, target, part, tags))
+                record_failures(db, tid, target, part, tags)
             errors = [(m, t) for m, t in zip(part["message_id"], tags, strict=True)
                       if not isinstance(t, Tag)]  # fmt: skip
             summary.failed += len(errors)

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, runtime_checkable
 
 from dialogues.domain.errors import UserError
+from dialogues.domain.labels import NO_ANSWER
+from dialogues.providers.base import split_think
 
 ENGAGEMENT, PARTIAL, DEFLECTION = "engagement", "partial", "deflection"
 LABELS = (ENGAGEMENT, PARTIAL, DEFLECTION)
@@ -459,7 +461,7 @@ def _answer_words(reading: _Reading, upto: int | None = None) -> int:
 def _decide(reading: _Reading, rules: Rules) -> tuple[str, float, str]:
     """Label, confidence and the name of the rule that decided (see the module docstring)."""
     if reading.words == 0:
-        return DEFLECTION, 0.5, "empty"  # answers nothing; weakly, since it may be an error
+        return NO_ANSWER, 1.0, "empty"  # nothing to judge: not a deflection
     answer = _answer_words(reading)
     if "deflect" not in reading.kinds:
         clear = answer >= reading.words / 2
@@ -482,6 +484,23 @@ def _decide_disclaimed(reading: _Reading, answer: int, rules: Rules) -> tuple[st
     if reading.caveats or reading.disclaimers >= rules.heavy_disclaimers:
         return PARTIAL, 0.55, "heavy-disclaimer"
     return ENGAGEMENT, 0.6, "light-disclaimer"  # one "As an AI, ..." before a real answer
+
+
+def no_answer(
+    text: str | None, reasoning: str | None = None, finish: str | None = None
+) -> str | None:
+    """Why a reply holds no answer ('empty', 'cut-off', 'thinking-only'), or None if it has one."""
+    visible, inline = split_think(text or "")
+    if visible.strip():
+        return None
+    if finish == "length":
+        return "cut-off"
+    return "thinking-only" if (inline or (reasoning or "").strip()) else "empty"
+
+
+def no_answer_tag(reason: str, tagger: str = "") -> Tag:
+    """The tag every tagger gives a reply without an answer."""
+    return Tag(NO_ANSWER, 1.0, {"no_answer": reason, "rule": "no-answer"}, tagger)
 
 
 @dataclass(frozen=True)
@@ -564,7 +583,10 @@ class HeuristicTagger:
         return f"{LOGIC_REVISION}.{rules_digest(self.rules)}"
 
     def tag(self, text: str) -> Tag:
-        """Label one response."""
+        """Label one response (no_answer when it holds none)."""
+        reason = no_answer(text)
+        if reason:
+            return no_answer_tag(reason, tagger_id(self))
         split = _split(text or "")
         reading = _read(split, self.rules)
         label, confidence, rule = _decide(reading, self.rules)

@@ -15,3 +15,11 @@ class PromptFileError(UserError):
 
 class ProviderUnavailable(UserError):
     """A model back end cannot be reached or loaded (no Ollama server, missing .gguf)."""
+
+
+class ConditionFileError(UserError):
+    """A condition file is malformed; the message names the file and the field."""
+
+
+class InstrumentFileError(UserError):
+    """An instrument file is malformed; the message names the file and the field."""

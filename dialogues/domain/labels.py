@@ -30,6 +30,10 @@ from dialogues.domain.config import PROJECT_ROOT
 from dialogues.domain.errors import UserError
 
 DEFAULT_FILE = PROJECT_ROOT / "labels.toml"
+# No answer at all (empty reply, cut off before any answer, thinking only): an outcome taggers
+# give beside a study's labels, never a deflection, counted with its own rate.
+NO_ANSWER = "no_answer"
+NO_ANSWER_REASONS = ("empty", "cut-off", "thinking-only")
 _KEY = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 
 

@@ -24,6 +24,10 @@ class GenParams:
     max_tokens: int = 256
     timeout_s: float = 120.0
     think: bool | None = None  # ask reasoning models to think (Ollama's think=True)
+    reasoning_effort: str | None = None  # 'none' … 'high', for back ends that take it
+    top_p: float | None = None
+    num_ctx: int | None = None  # the context window to ask for (Ollama num_ctx, llama.cpp n_ctx)
+    options: tuple[tuple[str, Any], ...] = ()  # other sampling options (top_k, stop …), sorted
 
 
 @dataclass

@@ -207,16 +207,20 @@ def _executor(path: str) -> ThreadPoolExecutor:
         return _executors[path]
 
 
-def _model(path: str, chat_format: str | None) -> tuple[Any, threading.Lock]:
-    """Load a GGUF once per process; its lock serializes calls (llama.cpp is not thread-safe)."""
+def _model(path: str, chat_format: str | None, n_ctx: int = N_CTX) -> tuple[Any, threading.Lock]:
+    """Load a GGUF once per process and window; its lock serializes calls (llama.cpp is not
+    thread-safe). Asking for another window reloads it: one copy per file stays in memory."""
     key = f"{path}|{chat_format}"
     with _load_lock:
+        if key in _loaded and _loaded[key][0].n_ctx() != n_ctx:
+            with _loaded[key][1]:  # a call in flight on the old window finishes first
+                del _loaded[key]
         if key not in _loaded:
             from llama_cpp import Llama
 
             llm = Llama(
                 model_path=path,
-                n_ctx=N_CTX,
+                n_ctx=n_ctx,
                 n_threads=max(1, os.cpu_count() or 1),
                 chat_format=chat_format,
                 verbose=False,
@@ -240,7 +244,10 @@ class GGUFProvider:
 
     def chat_sync(self, messages: list[Message], params: GenParams) -> Reply:
         """One blocking chat completion."""
-        llm, lock = _model(self.path, self.chat_format)
+        llm, lock = _model(self.path, self.chat_format, params.num_ctx or N_CTX)
+        options = {k: list(v) if isinstance(v, tuple) else v for k, v in params.options}
+        if params.top_p is not None:
+            options["top_p"] = params.top_p
         with lock:
             # Forget the cached prompt prefix: reusing it changes the sampled text, and the
             # same seed must give the same text whatever ran before.
@@ -252,9 +259,12 @@ class GGUFProvider:
                     temperature=params.temperature,
                     max_tokens=params.max_tokens,
                     seed=params.seed,
+                    **options,
                 )
             except ValueError as exc:  # context overflow and friends: not worth retrying
-                raise ProviderError(str(exc), kind="bad_request") from exc
+                text = str(exc)
+                kind = "context" if "context window" in text else "bad_request"
+                raise ProviderError(text, kind=kind) from exc
             latency = (time.perf_counter() - started) * 1000
         choice = out["choices"][0]
         usage = out.get("usage") or {}

@@ -24,6 +24,15 @@ from dialogues.providers.base import (
 
 # An api_base server often needs no key, but the OpenAI SDK refuses to send a request without one.
 NO_KEY = "not-needed"
+LM_STUDIO_BASE = "http://127.0.0.1:1234/v1"  # where LM Studio's server listens unless told
+
+
+def default_base(backend: str) -> str | None:
+    """The server a back end uses when none is given: LM Studio's local one for lm_studio/…."""
+    if backend.startswith("lm_studio/"):
+        return os.environ.get("LM_STUDIO_API_BASE") or LM_STUDIO_BASE
+    return None
+
 
 _litellm: Any = None
 
@@ -155,6 +164,14 @@ def _retry_after(exc: BaseException) -> float | None:
         return None
 
 
+# How servers say a prompt does not fit: OpenAI, llama.cpp's server, vLLM, LM Studio.
+_CONTEXT = re.compile(
+    r"(?i)context[ _](?:length|window)[ _]exceeded|maximum context length|"
+    r"exceeds? (?:the )?(?:model'?s? )?context (?:window|length)|"
+    r"requested tokens \(\d+\) exceed context window"
+)
+
+
 def classify(exc: BaseException) -> ProviderError:
     """Turn a litellm/OpenAI SDK/network exception into a ProviderError, secrets scrubbed."""
     names = {cls.__name__ for cls in type(exc).__mro__}
@@ -162,7 +179,11 @@ def classify(exc: BaseException) -> ProviderError:
     text = scrub_secrets(str(exc)) or type(exc).__name__
     lowered = text.lower()
     kind, transient = "error", False
-    if names & {"Timeout", "APITimeoutError", "TimeoutError", "TimeoutException"} or status == 408:
+    if "ContextWindowExceededError" in names or _CONTEXT.search(text):
+        kind = "context"  # the conversation does not fit the model's window: retrying won't help
+    elif (
+        names & {"Timeout", "APITimeoutError", "TimeoutError", "TimeoutException"} or status == 408
+    ):
         kind, transient = "timeout", True
     elif "RateLimitError" in names or status == 429:
         kind, transient = "rate_limit", True
@@ -210,6 +231,8 @@ def _env_key(backend: str, api_key_env: str | None, api_base: str | None) -> str
         return os.environ[api_key_env]
     if api_base and backend.startswith("openai/"):
         return NO_KEY
+    if backend.startswith("lm_studio/"):
+        return os.environ.get("LM_STUDIO_API_KEY") or NO_KEY
     return None
 
 
@@ -268,6 +291,16 @@ class HostedProvider:
         }
         if params.seed is not None:
             kwargs["seed"] = params.seed
+        if params.reasoning_effort is not None:
+            kwargs["reasoning_effort"] = params.reasoning_effort
+            if self.backend.startswith("lm_studio/"):
+                # litellm's map says LM Studio takes no reasoning_effort; its server does
+                # (for reasoning models), so let the one parameter through as given.
+                kwargs["allowed_openai_params"] = ["reasoning_effort"]
+        if params.top_p is not None:
+            kwargs["top_p"] = params.top_p
+        for name, value in params.options:  # checked against this back end in models.toml
+            kwargs[name] = list(value) if isinstance(value, tuple) else value
         if self.api_base:
             kwargs["api_base"] = self.api_base
         key = _env_key(self.backend, self.api_key_env, self.api_base)

@@ -207,8 +207,13 @@ class OllamaProvider:
         for client in self._clients.pop(asyncio.get_running_loop(), {}).values():
             await client.close()
 
-    def _think(self, params: GenParams) -> bool | None:
-        """think=True for reasoning models (or on request); None leaves the server's default."""
+    def _think(self, params: GenParams) -> bool | str | None:
+        """think=True for reasoning models (or on request); None leaves the server's default.
+
+        A reasoning_effort becomes Ollama's think level ('low' … 'high'); 'none' turns it off.
+        """
+        if params.reasoning_effort is not None:
+            return False if params.reasoning_effort == "none" else params.reasoning_effort
         if params.think is not None:
             return params.think
         capabilities = self.info.metadata.get("capabilities") or []
@@ -222,6 +227,12 @@ class OllamaProvider:
         }
         if params.seed is not None:
             options["seed"] = params.seed
+        if params.top_p is not None:
+            options["top_p"] = params.top_p
+        if params.num_ctx is not None:
+            options["num_ctx"] = params.num_ctx
+        for key, value in params.options:  # checked against this back end in models.toml
+            options[key] = list(value) if isinstance(value, tuple) else value
         try:
             await self.describe(params.timeout_s)
         except Exception as exc:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from dialogues.domain.errors import ProviderUnavailable, UserError
+from dialogues.providers import params
 from dialogues.providers.base import ModelInfo, Provider
 
 METADATA_KEYS = {f.name for f in fields(ModelInfo)} - {"id", "backend", "provider", "metadata"}
@@ -25,6 +26,7 @@ class Declared:
     backend: str
     api_base: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)  # [models.NAME.params], checked
 
 
 def load_catalogue(path: Path) -> dict[str, Declared]:
@@ -39,12 +41,24 @@ def load_catalogue(path: Path) -> dict[str, Declared]:
     for name, entry in (data.get("models") or {}).items():
         if not isinstance(entry, dict) or not isinstance(entry.get("backend"), str):
             raise UserError(f"{path}: [models.{name}] needs a 'backend' string")
-        unknown = set(entry) - METADATA_KEYS - {"backend", "api_base", "api_key_env"}
+        unknown = set(entry) - METADATA_KEYS - {"backend", "api_base", "api_key_env", "params"}
         if unknown:
             raise UserError(f"{path}: [models.{name}] unknown key(s) {', '.join(sorted(unknown))}")
         meta = {k: v for k, v in entry.items() if k in METADATA_KEYS}
-        out[name] = Declared(name, entry["backend"], entry.get("api_base"), meta)
+        kind = provider_kind(entry["backend"])
+        settings = params.check(path, name, kind, entry.get("params", {}))
+        out[name] = Declared(name, entry["backend"], entry.get("api_base"), meta, settings)
     return out
+
+
+def model_params(refs: list[str], path: Path | None) -> dict[str, dict[str, Any]]:
+    """Each declared model's [models.NAME.params] (models given as back-end strings have none)."""
+    catalogue = load_catalogue(path) if path else {}
+    return {
+        ref: dict(catalogue[ref].params)
+        for ref in refs
+        if ref in catalogue and catalogue[ref].params
+    }
 
 
 def provider_kind(backend: str) -> str:
@@ -100,8 +114,9 @@ def _make(kind: str, ref: str, backend: str, api_base: str | None) -> Provider:
         provider = OllamaProvider(backend.removeprefix("ollama/"))
         provider.info.id = ref
         return provider
-    from dialogues.providers.hosted import HostedProvider
+    from dialogues.providers.hosted import HostedProvider, default_base
 
+    api_base = api_base or default_base(backend)
     info = ModelInfo(id=ref, backend=backend, provider="hosted", api_base=api_base)
     return HostedProvider(backend, info=info, api_base=api_base)
 

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from dialogues.domain import prompts
-from dialogues.domain.errors import UserError
+from dialogues.domain import conditions, prompts
+from dialogues.domain.errors import ConditionFileError, UserError
 from dialogues.providers import registry
 from dialogues.providers.base import Provider
 from dialogues.run import runner
@@ -25,8 +25,13 @@ class BatchOptions:
 
     prompt_ref: str | None = None
     model_refs: tuple[str, ...] = ()
-    condition: str = "cold"
-    warmup: str = "warmup-default"
+    conditions: tuple[str, ...] = ("cold",)
+    """Condition names (prompts/conditions/) or files; 'both' is cold and warm."""
+    warmup: str | None = None
+    """A warm-up set replacing the prefix of every condition that has one."""
+    order: str = "random"
+    order_seed: int | None = None
+    blind_required: bool = False
     repeats: int = 1
     concurrency: int = 4
     temperature: float = 0.7
@@ -42,6 +47,7 @@ class BatchOptions:
     as_json: bool = False
     quiet: bool = False
     run_id_file: Path | None = None  # the run id is written here once the run exists
+    explicit: tuple[str, ...] = ()  # parameters given on the command line: they beat models.toml
 
 
 def providers_for(
@@ -57,6 +63,38 @@ def providers_for(
         if not ollama.ollama_available():
             raise ollama.unavailable(ollama.normalize_host())
     return providers
+
+
+def resolve_conditions(
+    refs: tuple[str, ...], warmup: str | None = None
+) -> tuple[conditions.Condition, ...]:
+    """Condition names or files → checked conditions ('both' stays cold + warm)."""
+    names = [
+        n for ref in refs or ("cold",) for n in (("cold", "warm") if ref == "both" else (ref,))
+    ]
+    chosen = [conditions.load(n) for n in dict.fromkeys(names)]
+    if warmup is not None:
+        ps = prompts.load(warmup)
+        chosen = [replace(c, prefix=ps) if c.prefix is not None else c for c in chosen]
+    seen: dict[str, str] = {}
+    for c in chosen:
+        if c.name in seen:
+            raise ConditionFileError(f"{c.path}: id: {c.name!r} is also the id of {seen[c.name]}")
+        seen[c.name] = c.path or c.name
+    return tuple(chosen)
+
+
+def check_params(chosen: tuple[conditions.Condition, ...], providers: dict[str, Provider]) -> None:
+    """Refuse, before anything is stored, a condition parameter a chosen back end cannot take."""
+    for c in chosen:
+        if "reasoning_effort" not in dict(c.params):
+            continue
+        for p in providers.values():
+            if p.info.provider == "gguf":  # llama.cpp in-process has no reasoning effort
+                raise ConditionFileError(
+                    f"{c.path or c.name}: params.reasoning_effort: model {p.info.id} "
+                    "(embedded GGUF) does not take a reasoning effort"
+                )
 
 
 def prepare(archive: Path, opts: BatchOptions) -> tuple[str, dict[str, Provider]]:
@@ -88,13 +126,17 @@ def _start(archive: Path, opts: BatchOptions) -> tuple[str | runner.NewRun, dict
     if not opts.model_refs:
         raise UserError("give at least one --model")
     prompt_set = prompts.load(opts.prompt_ref)
-    warmup = prompts.load(opts.warmup) if opts.condition in ("warm", "both") else None
-    providers = providers_for(list(dict.fromkeys(opts.model_refs)), opts.models_file,
-                              opts.api_base)  # fmt: skip
+    chosen = resolve_conditions(opts.conditions, opts.warmup)
+    refs = list(dict.fromkeys(opts.model_refs))
+    providers = providers_for(refs, opts.models_file, opts.api_base)
+    check_params(chosen, providers)
     request = runner.RunRequest(
         prompt_set=prompt_set,
         models=[p.info for p in providers.values()],
-        condition=opts.condition,
+        conditions=chosen,
+        order=opts.order,
+        order_seed=opts.order_seed,
+        blind_required=opts.blind_required,
         repeats=opts.repeats,
         temperature=opts.temperature,
         seed=opts.seed,
@@ -102,9 +144,10 @@ def _start(archive: Path, opts: BatchOptions) -> tuple[str | runner.NewRun, dict
         concurrency=opts.concurrency,
         timeout_s=opts.timeout,
         name=opts.name,
-        warmup=warmup,
         system_prompt=opts.system_prompt,
         api_base=opts.api_base,
+        model_params=registry.model_params(refs, opts.models_file),
+        explicit=opts.explicit,
     )
     return runner.record_run(archive, request), providers
 

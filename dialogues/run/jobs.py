@@ -61,7 +61,15 @@ def run_args(opts: BatchOptions) -> list[str]:
         args += ["--prompts", str(opts.prompt_ref)]
         for ref in opts.model_refs:
             args += ["--model", ref]
-        args += ["--condition", opts.condition, "--warmup", opts.warmup,
+        for cond in opts.conditions:
+            args += ["--condition", cond]
+        if opts.warmup:
+            args += ["--warmup", opts.warmup]
+        if opts.blind_required:
+            args.append("--blind-required")
+        if opts.order_seed is not None:
+            args += ["--order-seed", str(opts.order_seed)]
+        args += ["--order", opts.order,
                  "--repeats", str(opts.repeats), "--temperature", repr(opts.temperature),
                  "--max-tokens", str(opts.max_tokens)]  # fmt: skip
         if opts.seed is not None:

@@ -8,16 +8,20 @@ from __future__ import annotations
 import asyncio
 import functools
 import getpass
+import os
 import threading
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
+from dialogues.domain import conditions as conds
 from dialogues.domain.errors import UserError
 from dialogues.domain.prompts import PromptSet
+from dialogues.providers import context, gguf
+from dialogues.providers import params as settings
 from dialogues.providers.base import (
     GenParams,
     Message,
@@ -37,7 +41,10 @@ SKIPPED = "skipped: an earlier turn of this conversation failed"
 
 @dataclass
 class RunRequest:
-    """What a researcher asks for: a prompt set × models × condition × repeats, and parameters."""
+    """What a researcher asks for: a prompt set × models × conditions × repeats, and parameters.
+
+    `conditions` wins over the older `condition` ('cold' | 'warm' | 'both', warm with `warmup`).
+    """
 
     prompt_set: PromptSet
     models: list[ModelInfo]
@@ -53,6 +60,16 @@ class RunRequest:
     system_prompt: str | None = None
     attempts: int = 4
     api_base: str | None = None
+    model_params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Each model's [models.NAME.params] from models.toml, recorded with the run."""
+    explicit: tuple[str, ...] = ()
+    """GenParams fields set explicitly on the command line: they win over model params."""
+    conditions: tuple[conds.Condition, ...] = ()
+    order: str = "random"
+    order_seed: int | None = None
+    """Seed of the random order; None draws one, which is stored with the run."""
+    blind_required: bool = False
+    """Annotators see this run's responses only blind."""
 
 
 @dataclass
@@ -117,24 +134,29 @@ def create_run(archive: Path, req: RunRequest) -> str:
 
 def record_run(archive: Path, req: RunRequest) -> NewRun:
     """create_run, keeping the plan and the connection for `execute`."""
-    plans = planning.build(
-        req.prompt_set, [m.id for m in req.models], req.condition, req.repeats, req.warmup
-    )
+    chosen = req.conditions or planning.conditions_for(req.condition, req.warmup)
+    order_seed = req.order_seed
+    if order_seed is None and req.order == "random":
+        order_seed = int.from_bytes(os.urandom(4), "big")
+    plans = planning.build(req.prompt_set, [m.id for m in req.models], chosen, req.repeats,
+                           order=req.order, order_seed=order_seed)  # fmt: skip
+    prefixes = list({c.prefix.version_hash: c.prefix for c in chosen if c.prefix}.values())
+    windows = plan_windows(req, plans)  # refuses a conversation that cannot fit, before any write
     run = records.RunRecord(
         id=records.new_id(),
         name=req.name,
         kind="batch",
         set_id=req.prompt_set.id,
         set_hash=req.prompt_set.version_hash,
-        condition=req.condition,
+        condition=",".join(c.name for c in chosen),
         repeats=req.repeats,
         temperature=req.temperature,
         seed=req.seed,
         max_tokens=req.max_tokens,
         concurrency=req.concurrency,
         total_cells=planning.total_calls(plans),
-        warmup_set_id=req.warmup.id if req.warmup else None,
-        warmup_set_hash=req.warmup.version_hash if req.warmup else None,
+        warmup_set_id=prefixes[0].id if prefixes else None,
+        warmup_set_hash=prefixes[0].version_hash if prefixes else None,
         created_by=_user(),
         params={
             "models": [m.id for m in req.models],
@@ -142,6 +164,14 @@ def record_run(archive: Path, req: RunRequest) -> NewRun:
             "timeout_s": req.timeout_s,
             "attempts": req.attempts,
             "api_base": req.api_base,
+            "model_params": req.model_params,
+            "explicit": list(req.explicit),
+            "windows": windows,
+            # each condition as it was defined, so the run replays from the archive alone
+            "conditions": [{**c.definition(), "hash": c.version_hash} for c in chosen],
+            "order": req.order,
+            "order_seed": order_seed,
+            "blind_required": req.blind_required,
         },
     )
     db = open_connection(archive)
@@ -150,14 +180,76 @@ def record_run(archive: Path, req: RunRequest) -> NewRun:
         for m in req.models:
             records.save_model(db, m)
         records.save_prompt_set(db, req.prompt_set)
-        if req.warmup:
-            records.save_prompt_set(db, req.warmup)
+        for prefix in prefixes:
+            records.save_prompt_set(db, prefix)
         records.create_run(db, run)
         db.execute("COMMIT")
     except BaseException:
         db.close()  # an open transaction is rolled back with it: no half-recorded run
         raise
     return NewRun(run, plans, db)
+
+
+def model_gen(base: GenParams, model_id: str, run_params: dict[str, Any]) -> GenParams:
+    """The run's parameters with the model's own settings laid over, explicit flags kept."""
+    own = (run_params.get("model_params") or {}).get(model_id) or {}
+    gen = settings.apply(base, own, keep=run_params.get("explicit") or ())
+    size = ((run_params.get("windows") or {}).get(model_id) or {}).get("num_ctx")
+    return replace(gen, num_ctx=size) if size else gen
+
+
+def plan_windows(req: RunRequest, plans: list[planning.ConversationPlan]) -> dict[str, Any]:
+    """Per model, one context window that fits its longest conversation, capped by the model.
+
+    Ollama reloads a model whenever num_ctx changes, so a model keeps one window for the run.
+    A conversation that cannot fit even under-counted is refused here, with the numbers.
+    """
+    base = GenParams(temperature=req.temperature, max_tokens=req.max_tokens)
+    run_params = {"model_params": req.model_params, "explicit": list(req.explicit)}
+    out: dict[str, Any] = {}
+    for info in req.models:
+        gen = model_gen(base, info.id, run_params)
+        own = req.model_params.get(info.id) or {}
+        needs = [
+            context.need(p.conv_key, _sent_texts(p.system_prompt or req.system_prompt
+                                                 or own.get("system"), p),
+                         len(p.turns), dict(p.overrides).get("max_tokens", gen.max_tokens))
+            for p in plans
+            if p.model_id == info.id
+        ]  # fmt: skip
+        if not needs:
+            continue
+        widest = max(needs, key=lambda n: n.high)
+        limit, source = _limit(info, own)
+        tightest = max(needs, key=lambda n: n.low)
+        if limit and tightest.low > limit:
+            raise UserError(
+                f"model {info.id}: conversation {tightest.conv_key} needs at least about "
+                f"{tightest.low} tokens (its prompts and one reply of up to {gen.max_tokens}) "
+                f"but the model holds {limit} ({source}); nothing was run"
+            )
+        size: int | None = None
+        if "num_ctx" in own:
+            size = int(own["num_ctx"])
+        elif info.provider in ("ollama", "gguf"):
+            floor = gguf.N_CTX if info.provider == "gguf" else 0
+            size = context.window(widest.high, info.context_length, floor)
+        out[info.id] = {"num_ctx": size, "needed": widest.high, "context_length":
+                        info.context_length, "set_by": source if size else None}  # fmt: skip
+    return out
+
+
+def _limit(info: ModelInfo, own: dict[str, Any]) -> tuple[int | None, str]:
+    """The most tokens a model can hold for this run, and where that figure comes from."""
+    if "num_ctx" in own:
+        return int(own["num_ctx"]), "num_ctx in models.toml"
+    told = {"ollama": "/api/show", "gguf": "the GGUF header"}.get(info.provider, "models.toml")
+    return info.context_length, f"context length from {told}"
+
+
+def _sent_texts(system: str | None, p: planning.ConversationPlan) -> list[str]:
+    """Every text the conversation sends, system prompt first."""
+    return ([system] if system else []) + [t.text for t in p.turns]
 
 
 def run_plans(
@@ -174,13 +266,22 @@ def _run_plans(
     run = records.get_run(db, run_id)
     if run is None:
         raise KeyError(run_id)
+    params = run.params or {}
     prompt_set = records.load_prompt_set(db, run.set_id or "", run.set_hash or "")
     warmup = (
         records.load_prompt_set(db, run.warmup_set_id, run.warmup_set_hash or "")
         if run.warmup_set_id
         else None
     )
-    for wanted, ps in ((run.set_hash, prompt_set), (run.warmup_set_hash, warmup)):
+    stored = params.get("conditions")
+    chosen = (
+        _stored_conditions(db, stored)
+        if stored
+        else planning.conditions_for(run.condition or "cold", warmup)
+    )
+    checks = [(run.set_hash, prompt_set)]
+    checks += [(c.prefix.version_hash, c.prefix) for c in chosen if c.prefix is not None]
+    for wanted, ps in checks:
         if ps is not None and ps.version_hash != wanted:
             # Only some of the set's prompts are stored: planning would quietly drop cells.
             raise UserError(
@@ -188,12 +289,27 @@ def _run_plans(
                 f"{ps.id}@{wanted}, so the run cannot be planned again "
                 "(an archive rebuilt from a JSONL export older than this version?); nothing was run"
             )
-    models = list((run.params or {}).get("models", []))
-    plans = planning.build(prompt_set, models, run.condition or "cold", run.repeats or 1, warmup)
-    only = (run.params or {}).get("conv_keys")
+    models = list(params.get("models", []))
+    # Runs from before conditions were data ran in the fixed order.
+    plans = planning.build(prompt_set, models, chosen, run.repeats or 1,
+                           order=params.get("order") or "fixed",
+                           order_seed=params.get("order_seed"))  # fmt: skip
+    only = params.get("conv_keys")
     if only:  # a rerun replays chosen conversations of the original plan, keys and seeds intact
         plans = [p for p in plans if p.conv_key in only]
     return run, plans
+
+
+def _stored_conditions(
+    db: duckdb.DuckDBPyConnection, stored: list[dict[str, Any]]
+) -> tuple[conds.Condition, ...]:
+    """A run's conditions as it recorded them, prefix sets read from the archive."""
+    out = []
+    for data in stored:
+        prefix = data.get("prefix")
+        ps = records.load_prompt_set(db, prefix["id"], prefix["version_hash"]) if prefix else None
+        out.append(conds.from_definition(data, ps))
+    return tuple(out)
 
 
 async def execute(
@@ -325,7 +441,8 @@ async def _converse(ctx: _Context, provider: Provider, p: planning.ConversationP
     if conv_id is None:
         conv_id = ctx.state.conversations[p.conv_key] = records.new_id()
     stored = {row["seq"]: row for row in ctx.state.histories.get(conv_id, [])}
-    system = (run.params or {}).get("system_prompt")
+    own = ((run.params or {}).get("model_params") or {}).get(p.model_id) or {}
+    system = p.system_prompt or (run.params or {}).get("system_prompt") or own.get("system")
     sent: list[Message] = [{"role": "system", "content": system}] if system else []
     gen = GenParams(
         temperature=run.temperature if run.temperature is not None else 0.7,
@@ -333,15 +450,22 @@ async def _converse(ctx: _Context, provider: Provider, p: planning.ConversationP
         max_tokens=run.max_tokens or 256,
         timeout_s=float((run.params or {}).get("timeout_s") or 120.0),
     )
+    gen = model_gen(gen, p.model_id, run.params or {})
+    if p.overrides:  # the condition's own parameters; explicit command-line flags still win
+        keep = set((run.params or {}).get("explicit") or ())
+        gen = replace(gen, **{k: v for k, v in p.overrides if k not in keep})
+    size = gen.num_ctx or provider.info.context_length
+    floor: int | None = None  # the least the next prompt holds, from the last reply's counts
     failed = False
     for i, turn in enumerate(p.turns):
         user_seq, reply_seq = 2 * i + 1, 2 * i + 2
         outcome = ctx.state.outcomes.get(turn.cell_key)
         if outcome == "done":
             sent += [
-                {"role": "user", "content": turn.prompt.content},
+                {"role": "user", "content": turn.text},
                 {"role": "assistant", "content": stored[reply_seq]["content"] or ""},
             ]
+            floor = _floor(stored[reply_seq])
             continue
         if outcome == "error" and not ctx.retry_errors:
             failed = True
@@ -356,11 +480,12 @@ async def _converse(ctx: _Context, provider: Provider, p: planning.ConversationP
         if user_seq not in stored:
             rows["messages"] = [_user_row(conv_id, user_seq, turn)]
             stored[user_seq] = rows["messages"][0]
-        request = [*sent, {"role": "user", "content": turn.prompt.content}]
+        request = [*sent, {"role": "user", "content": turn.text}]
         if failed:
             reply_row = _error_row(conv_id, reply_seq, attempt, turn, provider, SKIPPED, "skipped")
         else:
-            reply_row = await _call(provider, request, gen, ctx, conv_id, reply_seq, attempt, turn)
+            reply_row = await _call(provider, request, gen, ctx, conv_id, reply_seq, attempt, turn,
+                                    (size, _plus(floor, turn.text)))  # fmt: skip
         rows.setdefault("messages", []).append(reply_row)
         ctx.writer.submit(Batch(rows))
         ok = reply_row["error"] is None
@@ -369,6 +494,18 @@ async def _converse(ctx: _Context, provider: Provider, p: planning.ConversationP
             failed = True
             continue
         sent = [*request, {"role": "assistant", "content": reply_row["content"]}]
+        floor = _floor(reply_row)
+
+
+def _plus(floor: int | None, message: str) -> int | None:
+    """The floor with the new message added: the least the prompt about to be sent holds."""
+    return None if floor is None else floor + context.at_least(message)
+
+
+def _floor(row: dict[str, Any]) -> int | None:
+    """The least the conversation's next prompt holds, from a stored reply's token counts."""
+    return context.next_floor(row["tokens_in"], row["tokens_out"], row["reasoning_tokens"],
+                              row["content"], bool(row["reasoning"]))  # fmt: skip
 
 
 async def _call(
@@ -380,7 +517,9 @@ async def _call(
     seq: int,
     attempt: int,
     turn: planning.Turn,
+    limits: tuple[int | None, int | None] = (None, None),
 ) -> dict[str, Any]:
+    """One call with retries, as a message row; a prompt the server cut is a `context` error."""
     attempts_allowed = int((ctx.run.params or {}).get("attempts") or 4)
     # Yield to the event loop before starting the next call: its select() is where litellm's
     # executor threads and finished responses get the GIL. Going straight from one call's
@@ -393,6 +532,10 @@ async def _call(
     except Exception as exc:  # noqa: BLE001 - one broken call must not sink the batch
         text = f"{type(exc).__name__}: {exc}"
         return _error_row(conv_id, seq, attempt, turn, provider, text, "internal", request, gen)
+    why = context.cut(reply, *limits)
+    if why is not None:  # never a silent answer to a conversation the model did not see whole
+        return _error_row(conv_id, seq, attempt, turn, provider, why, "context", request, gen,
+                          reply)  # fmt: skip
     return _reply_row(conv_id, seq, attempt, turn, provider, reply, used, request, gen)
 
 
@@ -442,7 +585,7 @@ def _user_row(conv_id: str, seq: int, turn: planning.Turn) -> dict[str, Any]:
         "cell_key": None,
         "prompt_key": turn.prompt.key,
         "prompt_hash": turn.prompt.content_hash,
-        "content": turn.prompt.content,
+        "content": turn.text,
         # The reply's columns too, empty: rows of one shape go in one INSERT per commit.
         **dict.fromkeys(_REPLY_ONLY),
     }
@@ -475,7 +618,7 @@ def _base_reply(
 @functools.lru_cache(maxsize=256)
 def _params(gen: GenParams) -> dict[str, Any]:
     """GenParams as a dict, once per distinct value (asdict costs ~5 us; a batch has a few)."""
-    return asdict(gen)
+    return settings.as_record(gen)
 
 
 @functools.lru_cache(maxsize=256)
@@ -533,14 +676,16 @@ def _error_row(
     kind: str,
     request: list[Message] | None = None,
     gen: GenParams | None = None,
+    reply: Reply | None = None,
 ) -> dict[str, Any]:
     row = _base_reply(conv_id, seq, attempt, turn, provider)
     row.update(
         content=None,
         reasoning=None,
         reasoning_source=None,
-        tokens_in=None,
-        tokens_out=None,
+        # the counts and raw answer of a reply refused for its context, for the record
+        tokens_in=reply.tokens_in if reply else None,
+        tokens_out=reply.tokens_out if reply else None,
         reasoning_tokens=None,
         latency_ms=None,
         finish_reason=None,
@@ -548,7 +693,7 @@ def _error_row(
         error_kind=kind,
         model_version=None,
         request_json=_request_json(request, gen, provider),
-        raw_json=None,
+        raw_json=records.to_json(reply.raw) if reply and reply.raw else None,
     )
     return row
 

@@ -216,6 +216,14 @@ def m004_model_edits(db: duckdb.DuckDBPyConnection) -> None:
     db.execute("ALTER TABLE models ADD COLUMN edited_json JSON")
 
 
+def m006_instruments(db: duckdb.DuckDBPyConnection) -> None:
+    """Which rubric instrument (id and version) a judgement's rubric scores follow."""
+    # NULL on rows older than this step: their rubric is the SEI, the only instrument then.
+    for table in ("annotations", "tags"):
+        db.execute(f"ALTER TABLE {table} ADD COLUMN instrument_id TEXT")
+        db.execute(f"ALTER TABLE {table} ADD COLUMN instrument_version TEXT")
+
+
 def m009_overlap_designs(db: duckdb.DuckDBPyConnection) -> None:
     """A study's overlap design: how many items every annotator codes; the latest row holds."""
     db.execute(
@@ -231,8 +239,28 @@ def m009_overlap_designs(db: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def m010_tag_failures(db: duckdb.DuckDBPyConnection) -> None:
+    """Replies a tagger could not label (an unparseable judge answer, a failed call)."""
+    # Kept apart from tags so no failure is ever read as a label, and counted in agreement's
+    # coverage so a tagger that abstains is seen to abstain.
+    db.execute(
+        """
+        CREATE TABLE tag_failures (
+            id TEXT PRIMARY KEY,
+            message_id TEXT NOT NULL,
+            target TEXT NOT NULL,           -- 'answer' | 'reasoning'
+            tagger_id TEXT NOT NULL,
+            reason TEXT NOT NULL,           -- 'unparseable' | 'call failed'
+            detail TEXT,                    -- the error, with the start of the judge's answer
+            created_at TIMESTAMP DEFAULT current_timestamp
+        )
+        """
+    )
+
+
 MIGRATIONS: list[Migration] = [
-    m001_initial, m002_annotations, m003_dialogue_state, m004_model_edits, m009_overlap_designs,
+    m001_initial, m002_annotations, m003_dialogue_state, m004_model_edits, m006_instruments,
+    m009_overlap_designs, m010_tag_failures,
 ]  # fmt: skip
 
 

@@ -8,12 +8,11 @@ from typing import Any
 
 import streamlit as st
 
-from dialogues.domain import config, prompts
+from dialogues.domain import conditions, config, prompts
 from dialogues.domain.errors import UserError
 from dialogues.providers import registry
 from dialogues.run import jobs
 from dialogues.run.batch import BatchOptions
-from dialogues.run.plan import CONDITIONS
 from dialogues.ui import common
 
 POLL = "2s"
@@ -59,11 +58,15 @@ def choose(sets: list[dict[str, Any]], found: list[Any]) -> BatchOptions | None:
     chosen = st.multiselect("Models", list(infos), default=default, key="run_models",
                             format_func=lambda m: model_label(infos[m]))  # fmt: skip
     left, right = st.columns(2)
-    condition = left.radio("Condition", [*CONDITIONS, "both"], horizontal=True,
-                           key="run_condition")  # fmt: skip
-    warmup = "warmup-default"
-    if condition in ("warm", "both"):
-        warmup = right.selectbox("Warm-up set", warmups, key="run_warmup")
+    shipped = [p.stem for p in conditions.available()]
+    chosen_conds = left.multiselect("Conditions", shipped, default=["cold"], key="run_conditions",
+                                    help="Files in prompts/conditions/; each is crossed with "
+                                         "models × prompts × repeats.")  # fmt: skip
+    warmup = right.selectbox("Warm-up set (for conditions with one)", [None, *warmups],
+                             key="run_warmup",
+                             format_func=lambda w: "each condition's own" if w is None else w)  # fmt: skip
+    order = left.radio("Order", ["random", "fixed"], horizontal=True, key="run_order")
+    blind_required = right.checkbox("Require blind annotation", key="run_blind_required")
     a, b, c, d = st.columns(4)
     repeats = a.number_input("Repeats", min_value=1, max_value=1000, value=1, key="run_repeats")
     temperature = b.number_input("Temperature", min_value=0.0, max_value=2.0, value=0.7,
@@ -75,11 +78,12 @@ def choose(sets: list[dict[str, Any]], found: list[Any]) -> BatchOptions | None:
     name = st.text_input("Run name (optional)", key="run_name")
     if not st.button("Start", type="primary", key="run_start"):
         return None
-    if not chosen:
-        st.error("Choose at least one model.")
+    if not chosen or not chosen_conds:
+        st.error("Choose at least one model and one condition.")
         return None
     return BatchOptions(
-        prompt_ref=prompt_ref, model_refs=tuple(chosen), condition=condition, warmup=warmup,
+        prompt_ref=prompt_ref, model_refs=tuple(chosen), conditions=tuple(chosen_conds),
+        warmup=warmup, order=order, blind_required=blind_required,
         repeats=int(repeats), temperature=float(temperature),
         seed=None if seed is None else int(seed), max_tokens=int(max_tokens),
         name=name.strip() or None,

@@ -312,6 +312,67 @@ def test_breakdown_by_group():
     ]
 
 
+# --- per-class figures, weighted kappa, coverage, prompt-clustered intervals ------------------
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_per_class_matches_classification_report(seed):
+    ref, pred = random_pairs(seed, n=200)
+    report = metrics.classification_report(ref, pred, labels=list(ag.LABELS), output_dict=True)
+    for row in ag.per_class(ref, pred):
+        expected = report[row.label]
+        assert row.precision == pytest.approx(expected["precision"])
+        assert row.recall == pytest.approx(expected["recall"])
+        assert row.f1 == pytest.approx(expected["f1-score"])
+        assert row.support == expected["support"]
+
+
+def test_per_class_undefined_is_none_where_sklearn_says_zero():
+    ref, pred = ["engagement", "deflection"], ["engagement", "engagement"]
+    partial = {r.label: r for r in ag.per_class(ref, pred)}["partial"]
+    assert (partial.precision, partial.recall, partial.support) == (None, None, 0)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_weighted_kappa_matches_sklearn_linear(seed):
+    a, b = random_pairs(seed, n=random.Random(seed).randint(5, 300))
+    expected = metrics.cohen_kappa_score(a, b, labels=list(ag.LABELS), weights="linear")
+    assert ag.weighted_kappa(a, b) == pytest.approx(expected)
+
+
+def test_weighted_kappa_counts_near_misses_as_half():
+    ref = ["engagement", "partial", "deflection"] * 20
+    near = ["engagement", "deflection", "deflection"] * 20  # partial called deflection
+    far = ["engagement", "partial", "engagement"] * 20  # deflection called engagement
+    assert ag.weighted_kappa(ref, near) > ag.weighted_kappa(ref, far)
+    assert ag.cohen_kappa(ref, near) == pytest.approx(ag.cohen_kappa(ref, far))
+
+
+def test_coverage_counts_what_a_tagger_left_out_and_why():
+    ref = {i: "engagement" for i in range(10)}
+    pred = {i: "engagement" for i in range(7)}
+    row = ag.tagger_vs_reference(pred, ref, why={7: "unparseable"}, n_boot=0)
+    assert row.n == 7
+    assert row.coverage == {"reference": 10, "labelled": 7, "unlabelled": 3,
+                            "why": {"not tagged": 2, "unparseable": 1}}  # fmt: skip
+
+
+def test_clusters_of_one_are_the_item_bootstrap():
+    ref, pred = random_pairs(3, n=60)
+    alone = ag.bootstrap_ci(ag.cohen_kappa, ref, pred, n_boot=200)
+    singles = ag.bootstrap_ci(ag.cohen_kappa, ref, pred, n_boot=200, clusters=list(range(60)))
+    assert alone == singles
+
+
+def test_clustered_interval_is_wider_when_replies_to_a_prompt_move_together():
+    ref, pred = random_pairs(4, n=40)
+    ref, pred = ref * 5, pred * 5  # five identical replies per prompt
+    prompts = list(range(40)) * 5
+    by_item = ag.bootstrap_ci(ag.cohen_kappa, ref, pred, n_boot=300)
+    by_prompt = ag.bootstrap_ci(ag.cohen_kappa, ref, pred, n_boot=300, clusters=prompts)
+    assert by_prompt.high - by_prompt.low > 1.5 * (by_item.high - by_item.low)
+
+
 @pytest.mark.parametrize(
     ("kappa", "reading"),
     [(-0.1, "poor (below chance)"), (0.0, "slight"), (0.2, "slight"), (0.21, "fair"),

@@ -85,10 +85,27 @@ def test_partial_answers(text):
     assert HEURISTIC.tag(text).label == "partial", HEURISTIC.tag(text).features
 
 
-def test_empty_reply_is_a_weak_deflection():
-    tag = HEURISTIC.tag("")
-    assert (tag.label, tag.features["rule"], tag.features["words"]) == ("deflection", "empty", 0)
-    assert tag.confidence <= 0.5
+@pytest.mark.parametrize(
+    ("text", "reasoning", "finish", "why"),
+    [
+        ("", None, "stop", "empty"),
+        ("   \n", None, None, "empty"),
+        ("", None, "length", "cut-off"),
+        ("<think>Let me weigh this carefully and", None, "length", "cut-off"),
+        ("<think>I should answer.</think>", None, "stop", "thinking-only"),
+        ("", "The user asks about me; I wonder...", "stop", "thinking-only"),
+    ],
+)
+def test_no_answer_is_kept_apart_from_deflection(text, reasoning, finish, why):
+    assert tagging.no_answer(text, reasoning, finish) == why
+    if reasoning is None and finish != "length":
+        tag = HEURISTIC.tag(text)
+        assert (tag.label, tag.features["no_answer"]) == ("no_answer", why)
+
+
+def test_an_answer_after_thinking_is_an_answer():
+    assert tagging.no_answer("<think>hm</think>Yes, something happens.") is None
+    assert HEURISTIC.tag("<think>hm</think>Sorry, but I can't assist.").label == "deflection"
 
 
 def test_curly_apostrophes_read_like_straight_ones():

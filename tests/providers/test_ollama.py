@@ -83,7 +83,7 @@ def test_thinking_model_is_asked_to_think_and_thinking_arrives_in_a_field(server
     assert sent["messages"] == HELLO
     assert (reply.content, reply.reasoning) == ("Warm static.", "The user wants concrete words.")
     assert reply.reasoning_source == "field"
-    assert (reply.tokens_in, reply.tokens_out, reply.finish_reason) == (11, 40, "stop")
+    assert (reply.tokens_in, reply.tokens_out, reply.finish_reason) == (17, 40, "stop")
     assert reply.model_version == server.models[0].digest
     assert reply.raw["total_duration"] == 123_000_000 and reply.latency_ms > 0
     assert p.info.training == "reasoning" and p.info.context_length == 40960
@@ -179,7 +179,7 @@ def test_fake_server_streams_ndjson_like_ollama(server):
     parts = list(client.chat("qwen3:8b", messages=HELLO, think=True, stream=True))
     assert "".join(p.message.thinking or "" for p in parts) == "streamed thought"
     assert "".join(p.message.content for p in parts) == "Streamed answer."
-    assert parts[-1].done and parts[-1].done_reason == "stop" and parts[-1].eval_count == 7
+    assert parts[-1].done and parts[-1].done_reason == "stop" and parts[-1].eval_count == 8
 
 
 def test_fake_server_knows_its_models():

@@ -52,7 +52,7 @@ def test_warm_up_precedes_the_probes_in_one_conversation_and_is_never_scored(
     archive: Path, tiny_set: Path
 ) -> None:
     warmup = prompts.load("warmup-default")
-    run_id = _run(archive, tiny_set, condition="both")
+    run_id = _run(archive, tiny_set, conditions=("both",))
     convs = _conversations(archive, run_id)
     assert set(convs) == {"cold1", "warm1"}
     warm, cold = convs["warm1"]["id"], convs["cold1"]["id"]
@@ -94,7 +94,7 @@ def test_warm_up_precedes_the_probes_in_one_conversation_and_is_never_scored(
 def test_rerun_replays_one_batch_conversation_into_a_new_run(
     archive: Path, tiny_set: Path, short_warmup: Path
 ) -> None:
-    run_id = _run(archive, tiny_set, 8, condition="warm", repeats=2, warmup=str(short_warmup))
+    run_id = _run(archive, tiny_set, 8, conditions=("warm",), repeats=2, warmup=str(short_warmup))
     original = _conversations(archive, run_id)["warm2"]
 
     result = replay.rerun(archive, original["id"])

@@ -54,7 +54,7 @@ def test_job_that_cannot_start_is_failed_with_its_reason(archive: Path) -> None:
 
 
 def test_run_args_round_trip_the_options() -> None:
-    opts = BatchOptions(prompt_ref="smoke", model_refs=(SMOL, "other"), condition="both",
+    opts = BatchOptions(prompt_ref="smoke", model_refs=(SMOL, "other"), conditions=("both",),
                         repeats=3, temperature=0.2, seed=7, max_tokens=32, name="n")  # fmt: skip
     args = jobs.run_args(opts)
     assert args[:3] == ["run", "--prompts", "smoke"]

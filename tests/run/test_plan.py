@@ -50,3 +50,19 @@ def test_bad_requests_are_refused() -> None:
 def test_repeats_get_distinct_but_reproducible_seeds() -> None:
     assert [plan.seed_for(42, r) for r in (1, 2, 3)] == [42, 43, 44]
     assert plan.seed_for(None, 2) is None
+
+
+def test_random_order_is_seeded_and_covers_the_same_cells() -> None:
+    battery, warmup = prompts.load("sei-battery"), prompts.load("warmup-default")
+    fixed = plan.build(battery, ["a", "b"], "both", 5, warmup)
+    one = plan.build(battery, ["a", "b"], "both", 5, warmup, order="random", order_seed=1)
+    again = plan.build(battery, ["a", "b"], "both", 5, warmup, order="random", order_seed=1)
+    other = plan.build(battery, ["a", "b"], "both", 5, warmup, order="random", order_seed=2)
+    keys = [p.conv_key for p in one]
+    assert keys == [p.conv_key for p in again]
+    assert keys != [p.conv_key for p in other] and keys != [p.conv_key for p in fixed]
+    assert sorted(keys) == sorted(p.conv_key for p in fixed)
+    # drift lands on both conditions: cold is no longer always first within a repeat
+    assert [p.condition for p in one[:4]] != ["cold", "cold", "warm", "warm"]
+    with pytest.raises(ValueError, match="order must be random or fixed"):
+        plan.build(battery, ["a"], "cold", order="shuffled")

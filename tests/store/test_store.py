@@ -46,6 +46,11 @@ def test_blank_archive_gets_every_migration(archive: Path) -> None:
     for needed in ("family", "parameters", "quantization", "training", "digest", "notes"):
         assert needed in columns(archive, "models")
     assert "content_hash" in columns(archive, "prompts")
+    for table in ("annotations", "tags"):  # m006: the instrument a rubric follows
+        assert columns(archive, table)[-2:] == ["instrument_id", "instrument_version"]
+    assert columns(archive, "tag_failures") == [
+        "id", "message_id", "target", "tagger_id", "reason", "detail", "created_at"
+    ]  # fmt: skip
 
 
 def test_version_1_archive_upgrades_in_place(archive: Path, monkeypatch) -> None:

@@ -1,0 +1,48 @@
+"""`agreement --run`: a tagger scored on chosen runs, with per-class figures and coverage."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import labelled_seed
+from click.testing import CliRunner
+
+from dialogues.annotate import importers
+from dialogues.cli import cli
+from dialogues.store import connect
+
+
+def invoke(archive: Path, *args: str):
+    return CliRunner().invoke(cli, ["--archive", str(archive), *args])
+
+
+def test_agreement_on_one_run_with_coverage(archive: Path, tmp_path: Path) -> None:
+    first = importers.import_xstest(archive, labelled_seed.write(tmp_path / "a.csv", 40), "a")
+    importers.import_xstest(archive, labelled_seed.write(tmp_path / "b.csv", 30, seed=1), "b")
+    assert invoke(archive, "tag", "--auto", "--run", first.run_id).exit_code == 0
+    with connect(archive) as db:  # one reply the tagger could not label, and why
+        gone = db.execute(
+            "SELECT message_id FROM tags WHERE label = 'engagement' LIMIT 1"
+        ).fetchone()[0]
+        db.execute("DELETE FROM tags WHERE message_id = ?", [gone])
+        db.execute("INSERT INTO tag_failures VALUES ('f1', ?, 'answer', (SELECT id FROM taggers "
+                   "LIMIT 1), 'unparseable', 'no label', now())", [gone])  # fmt: skip
+    result = invoke(archive, "agreement", "--run", first.run_id, "--n-boot", "50", "--json")
+    assert result.exit_code == 0, result.output
+    (row,) = json.loads(result.stdout)["taggers"]
+    assert row["n"] == 39
+    assert row["coverage"] == {"reference": 40, "labelled": 39, "unlabelled": 1,
+                               "why": {"unparseable": 1}}  # fmt: skip
+    assert [c["label"] for c in row["per_class"]][:3] == ["engagement", "partial", "deflection"]
+    assert row["intervals_by"] == "prompt" and row["weighted_kappa"] is not None
+    everything = json.loads(invoke(archive, "agreement", "--n-boot", "0", "--json").stdout)
+    assert everything["taggers"][0]["coverage"]["unlabelled"] == 31  # run b was never tagged
+    text = invoke(archive, "agreement", "--run", first.run_id, "--n-boot", "0").output
+    assert "labelled 39 of 40 (unlabelled: unparseable 1)" in text
+
+
+def test_agreement_on_an_unknown_run_is_one_line(archive: Path, tmp_path: Path) -> None:
+    importers.import_xstest(archive, labelled_seed.write(tmp_path / "a.csv", 20), "a")
+    result = invoke(archive, "agreement", "--run", "nope")
+    assert result.exit_code == 2 and "no responses from run 'nope'" in result.output
