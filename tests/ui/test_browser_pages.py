@@ -4,6 +4,7 @@ across pages, tagging from Compare."""
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -173,6 +174,13 @@ def test_state_is_kept_across_pages(app: str, page) -> None:
     go(page, "Transcripts")
     expect(page.get_by_label("Search content and reasoning")).to_have_value("stones")
     expect(page.get_by_text("4 responses match")).to_be_visible()
+    # clicking a row opens that row's conversation (the first is open until then)
+    opened = page.get_by_text(re.compile(r"· conversation \S+$"))
+    before = opened.inner_text()
+    grid = page.get_by_test_id("stDataFrame").bounding_box()
+    assert grid is not None
+    page.mouse.click(grid["x"] + 15, grid["y"] + 35 + 35 * 2.5)  # the third row's marker
+    expect(opened).not_to_have_text(before)
 
 
 def test_tagging_from_the_app(app: str, archive: Path, page) -> None:
