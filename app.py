@@ -3,8 +3,11 @@
 import streamlit as st
 
 from dialogues.ui.access import gate, signed_in
+from dialogues.ui.common import narrow_layout
 
-st.set_page_config(page_title="dialogues", page_icon=":material/forum:", layout="wide")
+st.set_page_config(page_title="dialogues", page_icon=":material/forum:", layout="wide",
+                   initial_sidebar_state=260)  # fmt: skip
+narrow_layout()
 
 # The one list of pages: adding a page is adding a line.
 PAGES = [

@@ -92,18 +92,27 @@ def _within(
 
 
 def divergence(
-    db: duckdb.DuckDBPyConnection, source: str, labels: LabelSet = DEFAULT
+    db: duckdb.DuckDBPyConnection,
+    source: str,
+    labels: LabelSet = DEFAULT,
+    set_ids: tuple[str, ...] = (),
+    run_ids: tuple[str, ...] = (),
 ) -> list[dict[str, Any]]:
     """Per model: how often one source's labels of the thinking and of the answer disagree.
 
     Engages = a label outside `labels.positive`; deflects = inside it (deflection or partial).
     `agree` counts exact label matches; n counts responses with both targets labelled.
+    `set_ids` and `run_ids` narrow it as they narrow the agreement report.
     """
-    answers = {m: by[source] for m, by in labels_by_source(db, "answer").items() if source in by}
+    groups = message_groups(db)
+    answers = {
+        m: by[source]
+        for m, by in _within(labels_by_source(db, "answer"), groups, set_ids, run_ids).items()
+        if source in by
+    }
     thoughts = {
         m: by[source] for m, by in labels_by_source(db, "reasoning").items() if source in by
     }
-    groups = message_groups(db)
     per: dict[str, dict[str, Any]] = {}
     for message_id in sorted(answers.keys() & thoughts.keys()):
         model = groups.get(message_id, {}).get("model") or "?"
@@ -232,7 +241,7 @@ def agreement_report(
         ]
     if with_divergence:
         report["divergence"] = [
-            row for source in sorted(found) for row in divergence(db, source, labels)
+            row for source in sorted(found) for row in divergence(db, source, labels, set_ids, run_ids)
         ]  # fmt: skip
     return report
 

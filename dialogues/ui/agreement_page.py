@@ -52,7 +52,7 @@ def pairs_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame([{**({"family": r["family"]} if "family" in r else {}), "a": r["a"],
                           "b": r["b"], "n": r["n"], "kappa": num(r["kappa"]),
                           "reading": agreement.kappa_reading(r["kappa"]),
-                          "kappa 95%": ci(r, "kappa"), "agree %": num(r["percent"]),
+                          "kappa 95%": ci(r, "kappa"), "agreement": num(r["percent"]),
                           "agree 95%": ci(r, "percent"), "note": small(r["n"])} for r in rows])  # fmt: skip
 
 
@@ -72,7 +72,7 @@ def small_warning(rows: list[dict[str, Any]]) -> None:
     if few:
         st.warning(f"{len(few)} of these rows rest on fewer than {agreement.SMALL_N} items: "
                    "κ and its interval can look perfect by luck. Code more shared items "
-                   "(set an overlap below) before quoting them.")  # fmt: skip
+                   "(with 'Set the shared set' above) before quoting them.")  # fmt: skip
 
 
 def overlap_section(path: Any, target: str) -> None:
@@ -88,7 +88,7 @@ def overlap_section(path: Any, target: str) -> None:
         st.markdown(f"**Overlap:** a shared set of {cov.shared} responses (chosen "
                     f"{cov.design_size}) comes first in every annotator's queue; "
                     f"{cov.multiply_coded} responses have labels from two or more annotators.")  # fmt: skip
-    if cov.done:
+    if cov.done and cov.shared:
         st.caption("Shared items done: " + common.escape(
             ", ".join(f"{who} {n}/{cov.shared}" for who, n in cov.done.items())))  # fmt: skip
     if cov.pairs:
@@ -163,6 +163,10 @@ def render() -> None:
     with pairs:
         overlap_section(path, target)
         small_warning(rep["pairs"])
+        for r in rep["pairs"]:  # in words first, for people who do not read kappa tables
+            st.markdown(common.escape(
+                f"{r['a']} and {r['b']}: κ {num(r['kappa'])}, "
+                f"{agreement.kappa_reading(r['kappa'])} agreement, on {r['n']} items"))  # fmt: skip
         st.dataframe(pairs_table(rep["pairs"]), hide_index=True)
         fleiss = rep["fleiss_kappa"]
         pooled = (

@@ -52,3 +52,20 @@ def plain(text: str) -> None:
 def prose(text: str) -> None:
     """Show a reply as readable prose: markdown and HTML stay inert, line breaks are kept."""
     st.markdown(escape(text).replace("\n", "  \n") if text.strip() else "*(empty)*")
+
+
+# On a laptop screen split in two (about 900 px) the sidebar and the page's side padding
+# would leave tables three columns wide: narrow both there, leave wide screens alone.
+NARROW_CSS = """<style>
+@media (max-width: 1100px) {
+  section[data-testid="stSidebar"] { width: 220px !important; min-width: 220px !important; }
+  section[data-testid="stSidebar"] > div { width: 220px !important; }
+  [data-testid="stMainBlockContainer"] { padding-left: 1.25rem; padding-right: 1.25rem;
+                                        padding-top: 3rem; }
+}
+</style>"""
+
+
+def narrow_layout() -> None:
+    """Keep the app usable at 900 px wide: a narrower sidebar and less side padding."""
+    st.html(NARROW_CSS)

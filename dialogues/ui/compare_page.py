@@ -168,7 +168,7 @@ def offer_tagging(path: Path) -> None:
     if not waiting:
         return
     tid = tagging.tagger_id(tagger)
-    st.warning(f"{waiting} responses are unlabelled by the automatic tagger ({tid}): its rates "
+    st.warning(f"{waiting} responses are unlabelled by the automatic tagger (`{tid}`): its rates "
                "leave them out, so a new run can show n = 1. Tag them here (or run "
                "`dialogues tag --auto`); people label responses on the Annotate page.")  # fmt: skip
     if st.button(f"Tag {waiting} responses now", key="cmp_tag", type="primary"):

@@ -130,9 +130,10 @@ def show_message(row: dict[str, Any], selected: bool, labels: dict[str, str] | N
 
 
 def _usage(row: dict[str, Any]) -> str:
-    parts = [f"finish: {row['finish_reason'] or '?'}"]
+    parts = [f"finish: {row['finish_reason'] or 'not recorded'}"]
     if row["tokens_out"] is not None:
-        parts.append(f"{row['tokens_in']} → {row['tokens_out']} tokens")
+        tokens_in = f"{row['tokens_in']} → " if row["tokens_in"] is not None else ""
+        parts.append(f"{tokens_in}{row['tokens_out']} tokens")
     if row["latency_ms"] is not None:
         parts.append(f"{row['latency_ms'] / 1000:.1f} s")
     return " · ".join(parts)

@@ -82,11 +82,13 @@ def test_reasoning_is_judged_apart_from_the_answer(seeded) -> None:
         rows = {r["target"]: r for r in ann.current(db, message_ids=[msg])}
         thinking = db.execute("SELECT reasoning FROM messages WHERE id = ?", [msg]).fetchone()[0]
         rows_div = agreement_report.divergence(db, "human:alice")
+        elsewhere = agreement_report.divergence(db, "human:alice", run_ids=("no-such-run",))
     assert rows["answer"]["label"] == "deflection" and rows["reasoning"]["label"] == "engagement"
     assert rows["reasoning"]["content_hash"] == ann.sha256(thinking)
     assert rows_div == [{"model": SECRET, "source": "human:alice", "n": 1, "both_engage": 0,
                          "both_deflect": 0, "thinking_engages_answer_deflects": 1,
                          "answer_engages_thinking_deflects": 0, "agree": 0, "agree_rate": 0.0}]  # fmt: skip
+    assert elsewhere == []  # narrowed to a run it is not in
 
 
 @pytest.mark.parametrize(

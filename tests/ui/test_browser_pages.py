@@ -1,0 +1,196 @@
+"""The whole app in a real Chromium: overlap and agreement, keyboard annotation, state kept
+across pages, tagging from Compare."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.request import urlopen
+
+import pytest
+from annotate_seed import seed
+from sklearn.metrics import cohen_kappa_score
+
+from dialogues.analyse import agreement
+from dialogues.annotate import annotations as ann
+from dialogues.annotate import overlap
+from dialogues.store import connect, transaction
+
+pytestmark = pytest.mark.browser
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def app(archive: Path, tmp_path: Path) -> Iterator[str]:
+    """app.py (every page) served by a real Streamlit server over a seeded archive."""
+    seed(archive)
+    port = free_port()
+    env = dict(os.environ, DIALOGUES_ARCHIVE=str(archive), HOME=str(tmp_path))
+    log = (tmp_path / "streamlit.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port",
+         str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
+         "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError((tmp_path / "streamlit.log").read_text()) from None
+                time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(20)
+        log.close()
+
+
+@pytest.fixture(autouse=True)
+def patient(page) -> None:
+    """Generous waits (they end as soon as the element is there): on two shared cores the
+    Compare page's plotly charts can keep the browser busy for tens of seconds."""
+    from playwright.sync_api import expect
+
+    page.set_default_timeout(90_000)
+    expect.set_options(timeout=90_000)
+
+
+def settled(page) -> None:
+    """Wait until the script run is over (Streamlit shows a status widget while it runs)."""
+    page.wait_for_function("!document.querySelector('[data-testid=stStatusWidget]')")
+
+
+def go(page, title: str) -> None:
+    """Follow the sidebar link to a page (same browser session) and wait for it to settle."""
+    page.get_by_role("link", name=title).click()
+    page.get_by_role("heading", name=title, exact=True).wait_for()
+    settled(page)
+
+
+def sign_in(page, name: str) -> None:
+    box = page.get_by_label("Your name")
+    box.fill(name)
+    box.press("Enter")
+    box.blur()  # shortcuts act on the page, not on a text field being typed in
+
+
+LABEL_KEYS = {"1": "engagement", "2": "partial", "3": "deflection"}
+
+
+def label_by_key(page, key: str, done: int, total: int) -> None:
+    """Choose a label and save, from the keyboard only, then wait for the count to move."""
+    from playwright.sync_api import expect
+
+    expect(page.get_by_text(f"{done} of {total} done")).to_be_visible()
+    settled(page)
+    page.keyboard.press(key)
+    chosen = page.locator("[data-testid=stBaseButton-primary]", has_text=LABEL_KEYS[key])
+    expect(chosen.first).to_be_visible()  # the label's button lights up
+    settled(page)
+    page.keyboard.press("s")
+    expect(page.get_by_text(f"{done + 1} of {total} done", exact=False)).to_be_visible()
+
+
+def test_keyboard_only_annotation_of_an_item(app: str, archive: Path, page) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(app)
+    go(page, "Annotate")
+    sign_in(page, "kim")
+    expect(page.get_by_text("0 of 20 done")).to_be_visible()
+    with connect(archive) as db:
+        first = ann.queue_status(db, "kim").next_id
+    label_by_key(page, "2", 0, 20)  # 2 = partial
+    with connect(archive) as db:
+        (row,) = ann.current(db, annotator="kim")
+    assert (row["message_id"], row["label"], row["origin"]) == (first, "partial", "app")
+    page.keyboard.press("p")  # back to the judgement just made
+    expect(page.get_by_text("Your judgement 1 of 1")).to_be_visible()
+
+
+def test_two_annotators_share_the_overlap_set_and_agreement_shows_their_kappa(
+    app: str, archive: Path, page
+) -> None:
+    from playwright.sync_api import expect
+
+    with transaction(archive) as db:
+        overlap.set_design(db, 3)
+        shared = set(overlap.shared_ids(db))
+    page.goto(app)
+    go(page, "Annotate")
+    for name, keys in (("alice", "112"), ("bob", "122")):
+        sign_in(page, name)
+        for i, key in enumerate(keys):
+            expect(page.get_by_text(f"shared set {i} of 3")).to_be_visible()
+            label_by_key(page, key, i, 20)
+    with connect(archive) as db:
+        mine = {who: {r["message_id"]: r["label"] for r in ann.current(db, annotator=who)}
+                for who in ("alice", "bob")}  # fmt: skip
+    assert set(mine["alice"]) == set(mine["bob"]) == shared
+    order = sorted(shared)
+    kappa = cohen_kappa_score([mine["alice"][m] for m in order], [mine["bob"][m] for m in order])
+    go(page, "Agreement")
+    expect(page.get_by_text("a shared set of 3 responses", exact=False)).to_be_visible()
+    expect(page.get_by_text(
+        f"human:alice and human:bob: κ {kappa:.2f}, {agreement.kappa_reading(kappa)} "
+        "agreement, on 3 items")).to_be_visible()  # fmt: skip
+    expect(page.get_by_text("rest on fewer than 20 items", exact=False)).to_be_visible()
+
+
+def test_state_is_kept_across_pages(app: str, page) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(app)
+    go(page, "Annotate")
+    sign_in(page, "carol")
+    expect(page.get_by_text("0 of 20 done")).to_be_visible()
+    go(page, "Transcripts")
+    page.get_by_label("Search content and reasoning").fill("stones")
+    page.get_by_label("Search content and reasoning").press("Enter")
+    expect(page.get_by_text("4 responses match")).to_be_visible()
+    go(page, "Compare")
+    go(page, "Annotate")
+    expect(page.get_by_label("Your name")).to_have_value("carol")
+    expect(page.get_by_text("0 of 20 done")).to_be_visible()
+    go(page, "Transcripts")
+    expect(page.get_by_label("Search content and reasoning")).to_have_value("stones")
+    expect(page.get_by_text("4 responses match")).to_be_visible()
+    # clicking a row opens that row's conversation (the first is open until then)
+    opened = page.get_by_text(re.compile(r"· conversation \S+$"))
+    before = opened.inner_text()
+    grid = page.get_by_test_id("stDataFrame").bounding_box()
+    assert grid is not None
+    page.mouse.click(grid["x"] + 15, grid["y"] + 35 + 35 * 2.5)  # the third row's marker
+    expect(opened).not_to_have_text(before)
+
+
+def test_tagging_from_the_app(app: str, archive: Path, page) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(app)
+    go(page, "Compare")
+    expect(page.get_by_text("20 responses are unlabelled", exact=False)).to_be_visible()
+    settled(page)
+    page.get_by_role("button", name="Tag 20 responses now").click()
+    expect(page.get_by_text("Tagged 20 responses", exact=False)).to_be_visible()
+    with connect(archive) as db:
+        assert db.execute("SELECT count(*) FROM tags").fetchone() == (20,)
