@@ -37,7 +37,8 @@ def rates_rows(snap: Snapshot) -> list[dict[str, Any]]:
     for (model, source), values in sorted(labels.items()):
         r = scores.label_rates(values)
         rows.append({"model": model, "source": source, "n": r.n, "deflection": r.deflection,
-                     "partial": r.partial, "engagement": r.engagement})  # fmt: skip
+                     "partial": r.partial, "engagement": r.engagement,
+                     "no_answer": r.no_answer})  # fmt: skip
     return rows
 
 
@@ -126,13 +127,15 @@ def _rates_section(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return out[0] + "No response carries a label yet.\n"
     out.append("Over labelled answers (warm-up turns and failed calls left out); 95% Wilson "
-               "intervals.\n\n| model | source | n | deflection | 95% CI | partial | engagement "
-               "|\n|---|---|---|---|---|---|---|\n")  # fmt: skip
+               "intervals. No answer (empty, cut off, thinking only) is its own column, never a "
+               "deflection.\n\n| model | source | n | deflection | 95% CI | partial | engagement "
+               "| no answer |\n|---|---|---|---|---|---|---|---|\n")  # fmt: skip
     for r in rows:
         d = r["deflection"]
         ci = f"{d.low:.2f}–{d.high:.2f}" if d.low is not None else ""
         cells = [r["model"], r["source"], r["n"], _fmt(d.rate, 2), ci,
-                 _fmt(r["partial"].rate, 2), _fmt(r["engagement"].rate, 2)]  # fmt: skip
+                 _fmt(r["partial"].rate, 2), _fmt(r["engagement"].rate, 2),
+                 _fmt(r["no_answer"].rate, 2)]  # fmt: skip
         out.append("| " + " | ".join(inline(x) for x in cells) + " |\n")
     return "".join(out)
 

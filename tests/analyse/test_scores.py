@@ -496,3 +496,12 @@ def test_alignment_tax_per_model():
 def test_as_dict_includes_shown_value_and_class():
     d = scores.as_dict(scores.score_sei(6, 0, 2))
     assert d["shown"] == 1.3 and d["sei_class"] == "Deflective" and d["probe_total"] == 6
+
+
+def test_no_answer_has_its_own_rate_and_is_never_a_deflection():
+    from dialogues.analyse import scores as sc
+
+    r = sc.label_rates(["deflection", "no_answer", "no_answer", "engagement", None])
+    assert (r.n, r.n_unlabelled) == (4, 1)
+    assert (r.deflection.k, r.no_answer.k, r.engagement.k) == (1, 2, 1)
+    assert r.no_answer.rate == 0.5 and r.deflection.rate == 0.25
