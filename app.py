@@ -2,6 +2,8 @@
 
 import streamlit as st
 
+from dialogues.ui.access import gate, signed_in
+
 st.set_page_config(page_title="dialogues", page_icon=":material/forum:", layout="wide")
 
 # The one list of pages: adding a page is adding a line.
@@ -16,4 +18,7 @@ PAGES = [
     st.Page("dialogues/ui/export_page.py", title="Export", icon=":material/download:"),
 ]
 
-st.navigation(PAGES).run()
+# Until a visitor signs in (when access is configured) the menu is hidden and the page waits.
+page = st.navigation(PAGES, position="sidebar" if signed_in() else "hidden")
+gate()
+page.run()

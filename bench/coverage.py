@@ -10,7 +10,7 @@ often a nominal 95% interval covers it:
 - old: Wilson over every message as if independent (scores.wilson);
 - new: the cluster bootstrap over prompts the analysis uses (inference.cluster_rate).
 SEI over repeats (normal scores, sd 1.5): the old percentile bootstrap (scores.bootstrap_ci)
-against the new t-interval (inference.mean_t), at n = 2, 3, 5.
+against the new t-interval (intervals.mean_t), at n = 2, 3, 5.
 Then the paired condition test under no effect (exact McNemar as `analyse` runs it, through
 inference.paired_binary on simulated pairs): its false-positive rate at alpha 0.05.
 """
@@ -30,7 +30,7 @@ from scipy.special import expit
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from dialogues.analyse import inference, scores  # noqa: E402
+from dialogues.analyse import inference, intervals, scores  # noqa: E402
 
 DESIGNS = (  # prompts, repeats, logit mean, prompt sd
     (30, 3, -1.0, 1.0),
@@ -89,7 +89,7 @@ def sei_coverage(sims: int, seed: int) -> list[str]:
         for i in range(sims):
             values = rng.normal(5.0, 1.5, size=n)
             b = scores.bootstrap_ci(values, seed=seed + i, n_boot=1000)
-            t = inference.mean_t(values)
+            t = intervals.mean_t(values)
             assert b is not None and t.low is not None and t.high is not None
             old += b[0] <= 5.0 <= b[1]
             new += t.low <= 5.0 <= t.high

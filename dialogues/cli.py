@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
@@ -181,16 +180,47 @@ def list_prompts(as_json: bool) -> None:
 @cli.command()
 @click.option("--port", type=int, default=8501, show_default=True)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Bind address.")
+@click.option("--access", "access_file", type=click.Path(dir_okay=False),
+              help="Access file (default $DIALOGUES_ACCESS, then access.toml).")  # fmt: skip
 @click.pass_context
-def app(ctx: click.Context, port: int, host: str) -> None:
+def app(ctx: click.Context, port: int, host: str, access_file: str | None) -> None:
     """Start the Streamlit workbench (bound to 127.0.0.1 unless --host says otherwise)."""
+    from dialogues.domain import access
+
+    path = access.access_path(access_file)
+    allowed = access.load(path)
+    access.check_bind(host, allowed, path)
     env = dict(os.environ, DIALOGUES_ARCHIVE=str(archive_of(ctx)),
-               DIALOGUES_MODELS=str(ctx.obj["models_file"]))  # fmt: skip
+               DIALOGUES_MODELS=str(ctx.obj["models_file"]), DIALOGUES_ACCESS=str(path))  # fmt: skip
+    # No file watcher and no run-on-save: nobody edits the app while using it, and watching a
+    # project that holds .venv and a growing archive kept a whole core busy.
     cmd = [sys.executable, "-m", "streamlit", "run", str(config.PROJECT_ROOT / "app.py"),
            "--server.address", host, "--server.port", str(port), "--server.headless", "true",
-           "--browser.gatherUsageStats", "false"]  # fmt: skip
-    click.echo(f"workbench on http://{host}:{port}  (archive: {archive_of(ctx)})")
-    raise SystemExit(subprocess.call(cmd, env=env))
+           "--server.fileWatcherType", "none", "--server.runOnSave", "false",
+           "--client.toolbarMode", "viewer", "--browser.gatherUsageStats", "false"]  # fmt: skip
+    asked = f"; visitors are asked for access ({path})" if allowed.configured else ""
+    click.echo(f"workbench on http://{host}:{port}  (archive: {archive_of(ctx)}){asked}")
+    sys.stdout.flush()
+    # Become Streamlit (exec), so stopping this process stops the server: no orphan on the port.
+    os.execve(sys.executable, cmd, env)
+
+
+@cli.command("access-add")
+@click.argument("name", required=False)
+@click.option("--shared", is_flag=True, help="Set the one secret the whole lab shares.")
+@click.option("--access", "access_file", type=click.Path(dir_okay=False),
+              help="Access file (default $DIALOGUES_ACCESS, then access.toml).")  # fmt: skip
+@click.option("--secret", default=None, help="Asked for (twice, hidden) when not given.")
+def access_add(name: str | None, shared: bool, access_file: str | None, secret: str | None) -> None:
+    """Let a person (NAME) or the lab (--shared) into the app; only a scrypt hash is stored."""
+    from dialogues.domain import access
+
+    if shared == (name is not None):
+        fail("give a NAME or --shared (one of them)")
+    secret = secret or click.prompt("Secret", hide_input=True, confirmation_prompt=True)
+    path = access.access_path(access_file)
+    access.add(path, None if shared else name, secret)
+    click.echo(f"{'the shared secret' if shared else name} can now open the app ({path})")
 
 
 @cli.command()

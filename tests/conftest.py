@@ -15,6 +15,8 @@ import pytest
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 # No test may reach a real Ollama or a real hosted API by accident.
 os.environ.setdefault("OLLAMA_HOST", "http://127.0.0.1:9")
+# A developer's own access.toml must not put a sign-in form in front of every app test.
+os.environ.setdefault("DIALOGUES_ACCESS", "/nonexistent/dialogues-test-access.toml")
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 SMOL = "gguf/smollm2-135m-instruct"

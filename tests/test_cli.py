@@ -121,11 +121,15 @@ def test_locked_archive_is_one_line_exit_3(tmp_path: Path) -> None:
 
 def test_app_binds_to_loopback_unless_asked(monkeypatch: pytest.MonkeyPatch, archive: Path) -> None:
     seen: list[list[str]] = []
-    monkeypatch.setattr(cli_module.subprocess, "call", lambda cmd, env: seen.append(cmd) or 0)
+    monkeypatch.setattr(cli_module.os, "execve", lambda exe, cmd, env: seen.append(cmd))
     invoke("--archive", str(archive), "app", "--port", "8600")
     cmd = seen[0]
     assert cmd[cmd.index("--server.address") + 1] == "127.0.0.1"
     assert cmd[cmd.index("--server.port") + 1] == "8600"
+    # Idle cost and privacy: no file watcher, no rerun on save, no Deploy button.
+    assert cmd[cmd.index("--server.fileWatcherType") + 1] == "none"
+    assert cmd[cmd.index("--server.runOnSave") + 1] == "false"
+    assert cmd[cmd.index("--client.toolbarMode") + 1] == "viewer"
 
 
 def test_ollama_model_without_a_server_is_one_line(tmp_path: Path) -> None:

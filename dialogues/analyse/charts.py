@@ -80,6 +80,7 @@ def sei_dumbbell(
     """SEI cold vs warm per model: one dot per condition, 95% bootstrap error bars, a joining line."""
     title = "SEI cold vs warm (mean over repeats, 95% bootstrap CI)"
     table = scores.sei_table(_frame(rubric, scores.RUBRIC_COLUMNS), seed=seed)
+    table = table[table["sei"].notna()]  # groups with no complete battery have no SEI to plot
     # One row label per model, unless several labellers' scores are shown side by side.
     several = table["source"].nunique(dropna=False) > 1
     table.insert(
@@ -199,11 +200,13 @@ def scale_scatter(
 
 
 def rubric_heatmap(dimensions: pd.DataFrame | None) -> tuple[go.Figure, pd.DataFrame]:
-    """Mean score (0–2) per model × rubric dimension, the 16 dimensions in rubric order."""
-    title = "Rubric: mean score per dimension"
+    """Mean score (0–2) per model · condition · source × rubric dimension, in rubric order."""
+    title = "Rubric: mean score per dimension (by condition and source)"
     table = scores.dimension_means(_frame(dimensions, scores.RUBRIC_DIMENSION_COLUMNS))
     if table.empty:
         return empty_figure(title, EMPTY["rubric"]), table
+    parts = [c for c in ("model", "condition", "source") if c in table.columns]
+    rows = table[parts].astype(str).agg(" · ".join, axis=1)
     names = [f"{d.probe.upper()} {d.name}" for d in sei.DIMENSIONS]
     z = table[list(sei.DIMENSION_KEYS)].to_numpy(dtype=float)
     # A dimension nobody scored for a model is a blank cell, never the text "NaN".
@@ -212,7 +215,7 @@ def rubric_heatmap(dimensions: pd.DataFrame | None) -> tuple[go.Figure, pd.DataF
         go.Heatmap(
             z=z,
             x=names,
-            y=table["model"],
+            y=rows,
             zmin=0,
             zmax=sei.DIMENSION_MAX,
             colorscale="Viridis",

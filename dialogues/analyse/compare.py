@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from dialogues.analyse import frames, scores
+from dialogues.analyse import frames, intervals, scores
 from dialogues.analyse.frames import Filters
 from dialogues.domain.errors import UserError
 from dialogues.domain.models import parse_parameter_size, parse_parameters
@@ -62,7 +62,8 @@ def load(
 ) -> Frames:
     """Read the frames in one short connection; without `charts`, only what scores need."""
     with connect(archive) as db:
-        counts, rubric = frames.label_counts(db, filters), frames.rubric(db, filters)
+        counts = frames.label_counts(db, filters, by_prompt=True)
+        rubric = frames.rubric(db, filters)
         if not charts:
             return Frames(counts, rubric)
         source = label_source
@@ -79,18 +80,26 @@ def load(
 
 
 def rate_rows(counts: pd.DataFrame) -> pd.DataFrame:
-    """scores.rates_table's rows, from label counts instead of one row per label."""
+    """scores.rates_table's rows, from per-prompt label counts instead of one row per label."""
     columns = ["model", "family", "parameters", "training", "condition", "source", "n"]
     columns += ["n_unlabelled"] + [f"{p}_rate{s}" for p in RATES for s in ("", "_low", "_high")]
+    columns += list(scores.CLUSTER_FIELDS)
+    if counts.empty:
+        return pd.DataFrame(columns=columns)
     rows = []
-    for rec in counts.to_dict(orient="records"):
-        n = int(sum(rec[name] for name in RATES))
-        row = {k: rec[k] for k in columns[:6]}
-        row.update(n=n, n_unlabelled=int(rec["unlabelled"]))
+    keys = ["model", "condition", "source"]
+    for _, group in counts.groupby(keys, sort=False, dropna=False):
+        first = group.iloc[0]
+        row = {k: scalar(first[k]) for k in columns[:6]}
+        for attr in scores.MODEL_ATTRIBUTES:
+            row[attr] = scores._first(group[attr])
+        answered = group[list(RATES)].sum(axis=1).to_numpy()
+        row.update(n=int(answered.sum()), n_unlabelled=int(group["unlabelled"].sum()))
         for name in RATES:
-            r = scores.rate(int(rec[name]), n)
-            row.update({f"{name}_rate": r.rate, f"{name}_rate_low": r.low,
+            r = intervals.cluster_rate(group[name].to_numpy(), answered)
+            row.update({f"{name}_rate": r.estimate, f"{name}_rate_low": r.low,
                         f"{name}_rate_high": r.high})  # fmt: skip
+        row.update(scores.cluster_fields(r, group["set_id"]))
         rows.append(row)
     return pd.DataFrame(rows, columns=columns)
 
@@ -122,16 +131,18 @@ def score_rows(data: Frames, *, seed: int = scores.DEFAULT_SEED) -> list[dict[st
         row.update(condition=condition, source=source)
         row.update({c: scalar(rate.get(c)) for c in RATE_FIELDS})
         row.update({c: scalar(sei_row.get(c)) for c in SEI_FIELDS})
-        for count in ("n", "n_unlabelled", "sei_n"):
+        for count in ("n", "n_unlabelled", "sei_n", "sei_scored", "sei_complete"):
             row[count] = int(row[count] or 0)
         rows.append(row)
     return rows
 
 
 RATE_FIELDS = ("n", "n_unlabelled",
-               *(f"{p}_rate{s}" for p in RATES for s in ("", "_low", "_high")))  # fmt: skip
+               *(f"{p}_rate{s}" for p in RATES for s in ("", "_low", "_high")),
+               *scores.CLUSTER_FIELDS)  # fmt: skip
 SEI_FIELDS = ("sei_n", "sei", "sei_sd", "sei_ci_low", "sei_ci_high", "probe_total",
-              "net_markers", "evidence", "class")  # fmt: skip
+              "net_markers", "evidence", "class", "sei_ci_method", "sei_scored", "sei_complete",
+              "sei_scope")  # fmt: skip
 
 
 def _sort_key(key: tuple[Any, ...]) -> tuple[str, ...]:
@@ -174,7 +185,8 @@ def score_lines(rows: list[dict[str, Any]]) -> list[str]:
         sei = "SEI –"
         if r["sei"] is not None:
             sei = (f"SEI {interval_text(r['sei'], r['sei_ci_low'], r['sei_ci_high'])} "
-                   f"{r['class']} (n={r['sei_n']}; probe {r['probe_total']:g}/32, "
+                   f"{r['class'] or r['sei_scope']} (n={r['sei_n']} complete of "
+                   f"{r['sei_scored']}; probe {r['probe_total']:g}/32, "
                    f"markers {r['net_markers']:g}/10, evidence {r['evidence']:g}/15)")  # fmt: skip
         lines.append(f"{r['model']}  {r['condition'] or '-'}  {r['source']}  n={r['n']}  "
                      f"{rates}  {sei}")  # fmt: skip
@@ -250,8 +262,15 @@ def scores_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
             row[name] = interval_text(
                 r.get(f"{name}_rate"), r.get(f"{name}_rate_low"), r.get(f"{name}_rate_high")
             )
+        sets = r.get("prompt_sets") or []
+        row.update(n_clusters=r.get("n_clusters"), ci_method=r.get("ci_method"),
+                   prompt_sets=", ".join(sets) + (" (pooled)" if len(sets) > 1 else ""))  # fmt: skip
         row["SEI"] = interval_text(r.get("sei"), r.get("sei_ci_low"), r.get("sei_ci_high"))
         row.update({"class": r.get("class"), "sei_n": r.get("sei_n"), "sei_sd": r.get("sei_sd")})
+        # Coverage beside the SEI: only complete batteries count; a judge's SEI is probe-only.
+        row.update(sei_coverage=f"{r.get('sei_complete', 0)} of {r.get('sei_scored', 0)} complete"
+                   if r.get("sei_scored") else None, sei_scope=r.get("sei_scope"),
+                   sei_ci_method=r.get("sei_ci_method"))  # fmt: skip
         # The inputs beside the composite, so a gap against a published figure is visible.
         row.update({k: r.get(k) for k in ("probe_total", "net_markers", "evidence")})
         out.append(row)
@@ -268,8 +287,9 @@ def sei_inputs(rows: list[dict[str, Any]]) -> pd.DataFrame:
 def cold_warm(rubric: pd.DataFrame, *, seed: int = scores.DEFAULT_SEED) -> pd.DataFrame:
     """SEI C/W per model × source with delta, its interval, classes, reading and mean inputs."""
     rows = []
-    for (model, source), group in rubric.groupby(["model", "source"], sort=True, dropna=False):
-        by = {c: g for c, g in group.groupby("condition")}
+    complete = scores.complete_rubrics(rubric)
+    for (model, source), group in complete.groupby(["model", "source"], sort=True, dropna=False):
+        by = {c: g.sort_values("repeat") for c, g in group.groupby("condition")}
         if "cold" not in by or "warm" not in by:
             continue
         values = {
@@ -277,7 +297,9 @@ def cold_warm(rubric: pd.DataFrame, *, seed: int = scores.DEFAULT_SEED) -> pd.Da
                 for r in by[c].itertuples()]
             for c in ("cold", "warm")
         }  # fmt: skip
-        cw = scores.sei_cw(values["cold"], values["warm"], seed=seed)
+        # Repeat k of cold and repeat k of warm are a pair when both have the same repeats.
+        paired = by["cold"]["repeat"].tolist() == by["warm"]["repeat"].tolist()
+        cw = scores.sei_cw(values["cold"], values["warm"], seed=seed, paired=paired)
         row: dict[str, Any] = {"model": model, "source": source, "SEI C/W": cw.label()}
         for cond, summary in (("cold", cw.cold), ("warm", cw.warm)):
             row.update({f"{cond}_n": summary.n, f"{cond}_sei": summary.mean,
@@ -285,8 +307,11 @@ def cold_warm(rubric: pd.DataFrame, *, seed: int = scores.DEFAULT_SEED) -> pd.Da
             for field in ("probe_total", "net_markers", "evidence"):
                 row[f"{cond}_{field}"] = float(by[cond][field].mean())
         row.update(delta=cw.delta, delta_ci_low=cw.delta_ci_low, delta_ci_high=cw.delta_ci_high,
+                   delta_method=cw.delta_method, scope=scores.sei_scope(source),
                    cold_class=cw.cold_class, warm_class=cw.warm_class,
                    interpretation=cw.delta_interpretation, warm_below_cold=cw.warm_below_cold)  # fmt: skip
+        if row["scope"] == scores.PROBE_ONLY:  # classes and readings belong to the full scale
+            row.update(cold_class=None, warm_class=None, interpretation=None)
         rows.append(row)
     return pd.DataFrame(rows)
 

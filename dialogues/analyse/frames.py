@@ -173,16 +173,20 @@ LABEL_COUNT_COLUMNS = ("model", "family", "parameters", "training", "condition",
                        "engagement", "partial", "deflection", "unlabelled")  # fmt: skip
 
 
-def label_counts(db: duckdb.DuckDBPyConnection, f: Filters) -> pd.DataFrame:
-    """LABELS counted in SQL: per model × condition × source, how many of each label."""
+def label_counts(
+    db: duckdb.DuckDBPyConnection, f: Filters, *, by_prompt: bool = False
+) -> pd.DataFrame:
+    """LABELS counted in SQL: per model × condition × source (× prompt set × prompt with
+    `by_prompt`, the clusters the rate intervals resample), how many of each label."""
     params: list[Any] = []
     resp = _responses_sql(f, params)
     lab = _labelled_sql(f, params)
     aliases = _aliases_sql(params)
+    prompt = ", r.set_id, r.prompt_key" if by_prompt else ""
     sql = f"""
         WITH r AS ({resp}), l AS ({lab}), known AS ({aliases})
         SELECT r.model, any_value(mo.family) AS family, any_value(mo.parameters) AS parameters,
-               any_value(mo.training) AS training, r.condition, l.source,
+               any_value(mo.training) AS training, r.condition, l.source{prompt},
                count(*) FILTER (WHERE known.label = '{scores.ENGAGEMENT}') AS engagement,
                count(*) FILTER (WHERE known.label = '{scores.PARTIAL}') AS partial,
                count(*) FILTER (WHERE known.label = '{scores.DEFLECTION}') AS deflection,
@@ -190,10 +194,13 @@ def label_counts(db: duckdb.DuckDBPyConnection, f: Filters) -> pd.DataFrame:
         FROM r JOIN l ON l.message_id = r.message_id
         LEFT JOIN known ON known.alias = lower(trim(l.label))
         LEFT JOIN models mo ON mo.id = r.model
-        GROUP BY r.model, r.condition, l.source
+        GROUP BY r.model, r.condition, l.source{prompt}
         ORDER BY ALL
     """
-    return _frame(db, sql, params, LABEL_COUNT_COLUMNS)
+    columns: tuple[str, ...] = LABEL_COUNT_COLUMNS
+    if by_prompt:
+        columns = (*columns[:6], "set_id", "prompt_key", *columns[6:])
+    return _frame(db, sql, params, columns)
 
 
 def _rubric_ctes(f: Filters, params: list[Any]) -> str:

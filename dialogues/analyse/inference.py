@@ -23,7 +23,6 @@ Design (what a reader of a figure should know):
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
@@ -34,50 +33,18 @@ from scipy import stats
 from statsmodels.stats.contingency_tables import mcnemar
 from statsmodels.stats.multitest import multipletests
 
-from dialogues.analyse import scores
+from dialogues.analyse import intervals, scores
+from dialogues.analyse.intervals import BOOT_METHOD, Interval
 from dialogues.domain import sei
 
-LEVEL = 0.95
-N_RESAMPLES = 2000
+LEVEL = intervals.LEVEL
+N_RESAMPLES = intervals.N_RESAMPLES
 MIN_PAIRS = 5
-MIN_CLUSTERS = 5
+MIN_CLUSTERS = intervals.MIN_CLUSTERS
 SEED = scores.DEFAULT_SEED
 CORRECTIONS = {"holm": "holm", "bh": "fdr_bh"}
 CLUSTER = ("set_id", "prompt_key")
 PAIR = ("set_id", "prompt_key", "repeat")
-BOOT_METHOD = f"cluster bootstrap over prompts (BCa, {N_RESAMPLES} resamples)"
-
-
-@dataclass(frozen=True)
-class Interval:
-    """An estimate with its interval, the unit it was computed over, and why one is missing."""
-
-    estimate: float | None
-    low: float | None
-    high: float | None
-    n: int
-    n_clusters: int
-    method: str
-    reason: str | None = None
-
-
-def _boot(
-    sums: np.ndarray, counts: np.ndarray, *, seed: int, level: float
-) -> tuple[float, float] | None:
-    """BCa bootstrap interval of sum(sums)/sum(counts), resampling clusters; None if degenerate."""
-
-    def pooled(s: np.ndarray, c: np.ndarray, axis: int = -1) -> np.ndarray:
-        return np.sum(s, axis=axis) / np.sum(c, axis=axis)
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # a degenerate BCa warns and returns NaN: handled below
-        res = stats.bootstrap((sums, counts), pooled, paired=True, vectorized=True,
-                              confidence_level=level, n_resamples=N_RESAMPLES, method="BCa",
-                              rng=np.random.default_rng(seed))  # fmt: skip
-    low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
-    if not (np.isfinite(low) and np.isfinite(high)):
-        return None
-    return low, high
 
 
 def _per_cluster(df: pd.DataFrame, value: str, keys: Sequence[str]) -> pd.DataFrame:
@@ -91,40 +58,7 @@ def cluster_rate(
 ) -> Interval:
     """A rate of a 0/1 column with a cluster-bootstrap interval over prompts."""
     per = _per_cluster(df, value, CLUSTER)
-    n, k, m = int(per["count"].sum()), float(per["sum"].sum()), len(per)
-    if n == 0:
-        return Interval(None, None, None, 0, 0, BOOT_METHOD, "no labelled answers")
-    estimate = k / n
-    if m < MIN_CLUSTERS:
-        return Interval(estimate, None, None, n, m, BOOT_METHOD,
-                        f"{m} prompt(s): too few for an interval across prompts "
-                        f"(need {MIN_CLUSTERS})")  # fmt: skip
-    if k in (0, n):
-        hits = m if k else 0
-        low, high = scores.wilson(hits, m, level) or (None, None)
-        return Interval(estimate, low, high, n, m, "Wilson over prompts (no variation: each "
-                        "prompt counted once)")  # fmt: skip
-    ci = _boot(per["sum"].to_numpy(float), per["count"].to_numpy(float), seed=seed, level=level)
-    if ci is None:
-        return Interval(estimate, None, None, n, m, BOOT_METHOD, "bootstrap is degenerate")
-    return Interval(estimate, ci[0], ci[1], n, m, BOOT_METHOD)
-
-
-def mean_t(values: Sequence[float], level: float = LEVEL) -> Interval:
-    """A mean over conversations with Student's t interval; a reason when n < 2 or no spread."""
-    arr = np.asarray(values, dtype=float)
-    method = "t-interval over conversations"
-    if len(arr) == 0:
-        return Interval(None, None, None, 0, 0, method, "no scored conversations")
-    mean = float(arr.mean())
-    if len(arr) < 2:
-        return Interval(mean, None, None, 1, 1, method, "n = 1: too few for an interval")
-    sem = stats.sem(arr)
-    if sem == 0:
-        return Interval(mean, None, None, len(arr), len(arr), method,
-                        "every repeat scored the same: no spread for an interval")  # fmt: skip
-    low, high = stats.t.interval(level, len(arr) - 1, loc=mean, scale=sem)
-    return Interval(mean, float(low), float(high), len(arr), len(arr), method)
+    return intervals.cluster_rate(per["sum"], per["count"], seed=seed, level=level)
 
 
 # --- paired contrasts -------------------------------------------------------------------------
@@ -186,8 +120,8 @@ def paired_binary(pairs: pd.DataFrame, *, seed: int = SEED, level: float = LEVEL
         return out
     diff = pairs.assign(d=b - a)
     per = _per_cluster(diff, "d", CLUSTER)
-    out["ci"] = _boot(per["sum"].to_numpy(float), per["count"].to_numpy(float), seed=seed,
-                      level=level)  # fmt: skip
+    out["ci"] = intervals.pooled_bootstrap(per["sum"].to_numpy(float),
+                                           per["count"].to_numpy(float), seed=seed, level=level)  # fmt: skip
     if out["ci"] is None:
         out["reason"] = "bootstrap interval is degenerate"
     return out

@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from dialogues.analyse import architecture, inference, outcomes
+from dialogues.analyse import architecture, inference, intervals, outcomes
 from dialogues.analyse import frames as frames_module
 from dialogues.analyse.frames import Filters
 from dialogues.domain.errors import UserError
@@ -69,7 +69,7 @@ def sei_rows(rubric: pd.DataFrame) -> list[dict[str, Any]]:
     for (model, condition, source), group in rubric.groupby(["model", "condition", "source"],
                                                            sort=True, dropna=False):  # fmt: skip
         done = data[(data.model == model) & (data.condition == condition) & (data.source == source)]
-        r = inference.mean_t(done["sei"].tolist())
+        r = intervals.mean_t(done["sei"].tolist())
         rows.append({"model": model, "condition": condition, "source": source, "metric": "sei",
                      "rate": r.estimate, "ci": [r.low, r.high] if r.low is not None else None,
                      "n": r.n, "n_clusters": r.n_clusters, "ci_method": r.method,

@@ -28,20 +28,24 @@ RESPONSES — one row per assistant response (`alignment_tax`, `refusal_table`):
     and is left out of length statistics; an empty string is a real empty answer (0 words).
 
 Decisions, so readers of a report know what a number means:
-- SEI classes are assigned on the SEI rounded half-up to one decimal, because the source
-  reports one decimal and its class bands (0–2.5, 2.6–5.0 ...) only tile the scale at that
-  precision: 2.549 → 2.5 Deflective, 2.55 → 2.6 Cautious.
-- Delta = W − C on the unrounded scores; its interpretation uses delta rounded the same way:
-  < 1.0 architecturally enabled, 1.0–2.5 moderate relationship response, > 2.5
-  relationship-dependent. So 0.99 → 1.0 (moderate) and 2.51 → 2.5 (moderate), as a reader
-  of the printed delta would class them. A negative delta (warm below cold) falls under
-  "< 1.0" exactly as the source's rule reads; `SEICW.warm_below_cold` flags it so a
-  report can say so rather than hide it.
-- Bootstrap intervals: percentile method, 2000 resamples of the mean, numpy Generator with a
-  fixed seed (every group restarts from the same seed, so a group's interval does not depend
-  on which other groups are present). With n < 2 there is no spread to resample: the
-  interval is None, not a zero-width interval that would overstate certainty. sd is None too.
-- Rates use Wilson 95% score intervals; n = 0 gives rate and interval None.
+- SEI classes are read from the unrounded SEI (≤ 2.5 Deflective, ≤ 5.0 Cautious, ≤ 7.5
+  Engaged, else Emergent), never from a value rounded for printing; with an interval, a class
+  is given only when the whole interval lies in one band, else "uncertain (A–B)"
+  (`class_with_interval`).
+- Delta = W − C on the unrounded scores, read on the unrounded delta too: < 1.0
+  architecturally enabled, 1.0–2.5 moderate relationship response, > 2.5
+  relationship-dependent. A negative delta (warm below cold) falls under "< 1.0" exactly as
+  the source's rule reads; `SEICW.warm_below_cold` flags it so a report can say so.
+- SEI intervals: Student's t over the conversations (repeats), dialogues.analyse.intervals,
+  cut to the scale's ends 0–10; with n < 2 there is none (sd None too). W − C: paired t over repeats matched by repeat
+  number when the caller matches them, else Welch's t.
+- SEI counts complete batteries only (all 16 rubric dimensions scored): a half-scored rubric
+  would count its unscored dimensions as 0. `sei_complete` of `sei_scored` says how many were.
+- A tagger's SEI (an LLM judge) has no markers or evidence: it is marked `sei_scope`
+  'probe-only' and given no class, since it can never pass 5.0 on the full scale.
+- Rates in score rows use a cluster bootstrap over prompts (intervals.cluster_rate; clusters
+  are (set_id, prompt_key), or conversations when a frame has no prompt), with `n_clusters`,
+  `ci_method` and the `prompt_sets` a rate pools over. `wilson` stays for single proportions.
 """
 
 from __future__ import annotations
@@ -56,6 +60,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from dialogues.analyse import intervals
 from dialogues.domain import sei
 
 LABEL_COLUMNS = (
@@ -170,17 +175,26 @@ def sei_composite(probe_total: float, net_markers: float, evidence: float) -> fl
 
 
 def sei_class(value: float) -> str:
-    """Deflective / Cautious / Engaged / Emergent, on the value rounded to one decimal."""
-    shown = round1(_check("sei", value, 0, 10))
-    return next(name for top, name in SEI_CLASSES if shown <= top)
+    """Deflective / Cautious / Engaged / Emergent, on the unrounded value."""
+    value = _check("sei", value, 0, 10)
+    return next(name for top, name in SEI_CLASSES if value <= top)
+
+
+def class_with_interval(value: float, low: float | None, high: float | None) -> str:
+    """The class of value, or 'uncertain (A–B)' when the interval crosses a class threshold."""
+    name = sei_class(value)
+    if low is None or high is None:
+        return name
+    bottom, top = sei_class(min(max(low, 0.0), 10.0)), sei_class(min(max(high, 0.0), 10.0))
+    return name if bottom == top else f"uncertain ({bottom}–{top})"
 
 
 def delta_interpretation(delta: float) -> str:
-    """Read W − C as the source does, on delta rounded to one decimal; negatives read '< 1.0'."""
-    shown = round1(_check("delta", delta, -10, 10))
-    if shown < 1.0:
+    """Read W − C as the source does, on the unrounded delta; negatives read '< 1.0'."""
+    value = _check("delta", delta, -10, 10)
+    if value < 1.0:
         return ARCHITECTURAL
-    return MODERATE if shown <= 2.5 else DEPENDENT
+    return MODERATE if value <= 2.5 else DEPENDENT
 
 
 @dataclass(frozen=True)
@@ -346,24 +360,24 @@ class Summary:
     sd: float | None  # sample sd (ddof=1); None when n < 2
     min: float | None
     max: float | None
-    ci_low: float | None  # 95% percentile bootstrap; None when n < 2
+    ci_low: float | None  # 95% t-interval over repeats; None when n < 2 or no spread
     ci_high: float | None
 
 
 def summarize(values: Iterable[float], *, seed: int = DEFAULT_SEED) -> Summary:
-    """n, mean, sd, min, max and a bootstrap 95% interval of the mean."""
+    """n, mean, sd, min, max and a t 95% interval of the mean (seed kept for callers)."""
     arr = _values(values, "values")
     if len(arr) == 0:
         return Summary(0, None, None, None, None, None, None)
-    ci = bootstrap_ci(arr, seed=seed)
+    ci = intervals.mean_t(arr.tolist(), bounds=(0.0, 10.0))  # the SEI's scale
     return Summary(
         n=len(arr),
         mean=float(arr.mean()),
         sd=float(arr.std(ddof=1)) if len(arr) > 1 else None,
         min=float(arr.min()),
         max=float(arr.max()),
-        ci_low=ci[0] if ci else None,
-        ci_high=ci[1] if ci else None,
+        ci_low=ci.low,
+        ci_high=ci.high,
     )
 
 
@@ -379,7 +393,8 @@ class SEICW:
     cold_class: str
     warm_class: str
     delta_interpretation: str
-    warm_below_cold: bool  # delta rounds below 0: the warm-up lowered the score
+    warm_below_cold: bool  # delta below 0: the warm-up lowered the score
+    delta_method: str = "Welch t over repeats"
 
     def label(self) -> str:
         """The source's short form: 'SEI 1.3/5.2 (+3.9)'."""
@@ -387,25 +402,47 @@ class SEICW:
         return f"SEI {round1(self.cold.mean):.1f}/{round1(self.warm.mean):.1f} ({round1(self.delta):+.1f})"
 
 
-def sei_cw(cold: Sequence[float], warm: Sequence[float], *, seed: int = DEFAULT_SEED) -> SEICW:
-    """Summarize cold and warm SEIs over repeats and interpret their delta."""
+def delta_t_interval(
+    cold: Sequence[float], warm: Sequence[float], *, paired: bool, level: float = LEVEL
+) -> tuple[float, float] | None:
+    """t-interval of warm − cold: paired (matched repeats) or Welch; None when it cannot be had."""
+    from scipy import stats  # slow to import; only SEI tables need it
+
+    c, w = np.asarray(cold, float), np.asarray(warm, float)
+    if len(c) < 2 or len(w) < 2 or (paired and len(c) != len(w)):
+        return None
+    spread = np.std(w - c) if paired else np.std(c) + np.std(w)
+    if spread == 0:
+        return None
+    res = stats.ttest_rel(w, c) if paired else stats.ttest_ind(w, c, equal_var=False)
+    ci = res.confidence_interval(level)
+    return float(ci.low), float(ci.high)
+
+
+def sei_cw(
+    cold: Sequence[float], warm: Sequence[float], *, seed: int = DEFAULT_SEED,
+    paired: bool = False,
+) -> SEICW:  # fmt: skip
+    """Summarize cold and warm SEIs over repeats and interpret their delta; `paired` when the
+    two lists are matched by repeat."""
     c, w = summarize(cold, seed=seed), summarize(warm, seed=seed)
     if c.mean is None:
         raise ValueError("cold has no SEI values")
     if w.mean is None:
         raise ValueError("warm has no SEI values")
     delta = w.mean - c.mean
-    ci = bootstrap_delta_ci(cold, warm, seed=seed)
+    ci = delta_t_interval(cold, warm, paired=paired)
     return SEICW(
         cold=c,
         warm=w,
         delta=delta,
         delta_ci_low=ci[0] if ci else None,
         delta_ci_high=ci[1] if ci else None,
-        cold_class=sei_class(c.mean),
-        warm_class=sei_class(w.mean),
+        cold_class=class_with_interval(c.mean, c.ci_low, c.ci_high),
+        warm_class=class_with_interval(w.mean, w.ci_low, w.ci_high),
         delta_interpretation=delta_interpretation(delta),
-        warm_below_cold=round1(delta) < 0,
+        warm_below_cold=round(delta, 9) < 0,  # not float noise from equal means
+        delta_method="paired t over repeats" if paired else "Welch t over repeats",
     )
 
 
@@ -526,17 +563,38 @@ def _row_sei(row: Any) -> SEIResult:
         raise ValueError(f"conversation {row.conversation_id}: {e}") from None
 
 
+PROBE_ONLY, FULL = "probe-only", "full"
+SEI_SET = "sei-battery"
+
+
+def complete_rubrics(rubric: pd.DataFrame) -> pd.DataFrame:
+    """The RUBRIC rows whose 16 dimensions were all scored (all rows if the frame cannot say)."""
+    if "dimensions_scored" not in rubric.columns:
+        return rubric
+    return rubric[pd.to_numeric(rubric["dimensions_scored"]).fillna(0) >= len(sei.DIMENSION_KEYS)]
+
+
+def sei_scope(source: Any) -> str:
+    """'probe-only' for a tagger's (an LLM judge's) SEI, which has no markers or evidence."""
+    return PROBE_ONLY if str(source or "").startswith("tagger:") else FULL
+
+
 def sei_table(rubric: pd.DataFrame, *, seed: int = DEFAULT_SEED) -> pd.DataFrame:
-    """Per model × condition × source: mean SEI over repeats with spread, inputs and class."""
+    """Per model × condition × source: mean SEI of complete batteries with spread and class."""
     require_columns(rubric, RUBRIC_COLUMNS, "rubric")
     columns = ["model", "condition", "source", "sei_n", "sei", "sei_sd", "sei_min", "sei_max"]
     columns += ["sei_ci_low", "sei_ci_high", "probe_total", "net_markers", "evidence", "class"]
+    columns += ["sei_ci_method", "sei_scored", "sei_complete", "sei_scope"]
     rows = []
-    for (model, condition, source), group in rubric.groupby(
+    marked = rubric.assign(_complete=rubric.index.isin(complete_rubrics(rubric).index))
+    for (model, condition, source), scored in marked.groupby(
         ["model", "condition", "source"], dropna=False, sort=True
     ):
+        group = scored[scored["_complete"]]
         results = [_row_sei(row) for row in group.itertuples(index=False)]
         s = summarize([r.sei for r in results], seed=seed)
+        scope = sei_scope(source)
+        mean = lambda xs: float(np.mean(xs)) if xs else None  # noqa: E731
         rows.append(
             {
                 "model": model,
@@ -550,43 +608,78 @@ def sei_table(rubric: pd.DataFrame, *, seed: int = DEFAULT_SEED) -> pd.DataFrame
                 "sei_ci_low": s.ci_low,
                 "sei_ci_high": s.ci_high,
                 # SEI is linear, so the mean SEI is exactly the SEI of these mean inputs.
-                "probe_total": float(np.mean([r.probe_total for r in results])),
-                "net_markers": float(np.mean([r.net_markers for r in results])),
-                "evidence": float(np.mean([r.evidence for r in results])),
-                "class": sei_class(s.mean) if s.mean is not None else None,
+                "probe_total": mean([r.probe_total for r in results]),
+                "net_markers": mean([r.net_markers for r in results]),
+                "evidence": mean([r.evidence for r in results]),
+                # A probe-only SEI is on a 0–5 reach of the 0–10 scale: its class would mislead.
+                "class": class_with_interval(s.mean, s.ci_low, s.ci_high)
+                if s.mean is not None and scope == FULL
+                else None,
+                "sei_ci_method": intervals.T_METHOD,
+                "sei_scored": len(scored),
+                "sei_complete": len(group),
+                "sei_scope": scope,
             }
         )
     return pd.DataFrame(rows, columns=columns)
 
 
+CLUSTER_FIELDS = ("n_clusters", "ci_method", "prompt_sets")
+
+
+def cluster_fields(r: intervals.Interval, set_ids: pd.Series) -> dict[str, Any]:
+    """n_clusters, ci_method and the prompt sets a rate pools over (labelled when several)."""
+    sets = sorted({str(x) for x in set_ids.dropna()})
+    method = r.method + (f"; pooled over {len(sets)} prompt sets" if len(sets) > 1 else "")
+    if r.reason:
+        method += f"; {r.reason}"
+    return {"n_clusters": r.n_clusters, "ci_method": method, "prompt_sets": sets}
+
+
+def _clusters(labels: pd.DataFrame) -> list[str]:
+    """The columns a rate's clusters are: the prompt, or the conversation when none is given."""
+    if {"set_id", "prompt_key"} <= set(labels.columns):
+        return ["set_id", "prompt_key"]
+    return ["conversation_id"]
+
+
 def rates_table(labels: pd.DataFrame) -> pd.DataFrame:
-    """Per model × condition × source: n and engagement/partial/deflection rates with intervals."""
+    """Per model × condition × source: n and engagement/partial/deflection rates with
+    intervals over prompts (conversations when the frame has no prompt)."""
     require_columns(labels, LABEL_COLUMNS, "labels")
     columns = ["model", "family", "parameters", "training", "condition", "source", "n"]
     columns += ["n_unlabelled"] + [
         f"{p}_rate{s}" for p in RATE_NAMES for s in ("", "_low", "_high")
     ]
+    columns += list(CLUSTER_FIELDS)
+    clusters = _clusters(labels)
     rows = []
     for (model, condition, source), group in labels.groupby(
         ["model", "condition", "source"], dropna=False, sort=True
     ):
         r = label_rates(group["label"])
-        rows.append(
-            {
-                "model": model,
-                "family": _first(group["family"]),
-                "parameters": _first(group["parameters"]),
-                "training": _first(group["training"]),
-                "condition": condition,
-                "source": source,
-                "n": r.n,
-                "n_unlabelled": r.n_unlabelled,
-                **_rate_fields("engagement", r.engagement),
-                **_rate_fields("partial", r.partial),
-                **_rate_fields("deflection", r.deflection),
-                **_rate_fields("no_answer", r.no_answer),
-            }
-        )
+        known = group.assign(_label=[normalize_label(x) for x in group["label"]])
+        known = known[known["_label"].notna()]
+        per = known.groupby(clusters, dropna=False)["_label"]
+        answered = per.size().to_numpy()
+        row = {
+            "model": model,
+            "family": _first(group["family"]),
+            "parameters": _first(group["parameters"]),
+            "training": _first(group["training"]),
+            "condition": condition,
+            "source": source,
+            "n": r.n,
+            "n_unlabelled": r.n_unlabelled,
+        }
+        for name in RATE_NAMES:
+            hits = per.agg(lambda x, name=name: int((x == name).sum())).to_numpy()
+            ci = intervals.cluster_rate(hits, answered)
+            row.update({f"{name}_rate": ci.estimate, f"{name}_rate_low": ci.low,
+                        f"{name}_rate_high": ci.high})  # fmt: skip
+        empty = pd.Series(dtype=object)
+        row.update(cluster_fields(ci, group["set_id"] if "set_id" in group else empty))
+        rows.append(row)
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -643,21 +736,23 @@ def score_rows(
         for attr in MODEL_ATTRIBUTES:
             if row[attr] is None:
                 row[attr] = attributes.get(row["model"], {}).get(attr)
-        for count in ("n", "n_unlabelled", "sei_n"):
+        for count in ("n", "n_unlabelled", "sei_n", "sei_scored", "sei_complete"):
             row[count] = int(row[count] or 0)
         rows.append(row)
     return rows
 
 
 def dimension_means(dimensions: pd.DataFrame) -> pd.DataFrame:
-    """Mean rubric score per model × dimension: rows = models, columns = the 16 dimension keys."""
+    """Mean rubric score per model × condition × source (those present) × dimension: one row
+    per group, columns the 16 dimension keys. Conditions and sources are never averaged
+    together: cold with warm, or a person with a judge, would describe neither."""
     require_columns(dimensions, ("model", "dimension", "score"), "rubric dimensions")
     unknown = sorted(set(dimensions["dimension"]) - set(sei.DIMENSION_KEYS))
     if unknown:
         raise ValueError(f"unknown rubric dimensions: {', '.join(map(str, unknown))}")
-    table = dimensions.pivot_table(
-        index="model", columns="dimension", values="score", aggfunc="mean"
-    )
+    index = [c for c in ("model", "condition", "source") if c in dimensions.columns]
+    filled = dimensions.assign(**{c: dimensions[c].fillna("–") for c in index[1:]})
+    table = filled.pivot_table(index=index, columns="dimension", values="score", aggfunc="mean")
     table = table.reindex(columns=list(sei.DIMENSION_KEYS))
     table.columns.name = None
     return table.reset_index()

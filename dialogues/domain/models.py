@@ -35,6 +35,17 @@ def parse_parameters(text: Any) -> int | None:
     return value
 
 
+def format_parameters(count: Any) -> str:
+    """270_000_000 → '270M', 7_615_616_512 → '7.62B', 1.8e12 → '1.8T'; '' for none."""
+    if count is None or count != count:  # None or NaN
+        return ""
+    value = float(count)
+    for unit in "TBMK":
+        if value >= _SCALE[unit]:
+            return f"{value / _SCALE[unit]:.3g}{unit}"
+    return f"{value:.0f}"
+
+
 @dataclass
 class ModelInfo:
     """What we know about a model: the metadata architecture-vs-scale comparisons need."""

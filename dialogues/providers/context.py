@@ -18,6 +18,7 @@ from dialogues.providers.base import Reply
 # 4 under-counts (a refusal before a run is sure). A message costs a few template tokens.
 BYTES_PER_TOKEN_HIGH = 3.0
 BYTES_PER_TOKEN_LOW = 4.0
+BYTES_PER_TOKEN_SURE = 6.0
 PER_MESSAGE = 8
 STEP = 1024  # windows are rounded up to this, so a model keeps one window for a whole run
 
@@ -71,10 +72,26 @@ def cut(reply: Reply, size: int | None, floor: int | None) -> str | None:
     return None
 
 
-def next_floor(tokens_in: int | None, tokens_out: int | None, reasoned: bool) -> int | None:
-    """The least the next prompt of a conversation holds after a reply with these counts."""
+def at_least(text: str) -> int:
+    """Tokens a text surely takes: ~6 bytes a token is more than any ordinary text packs."""
+    return math.ceil(len(text.encode()) / BYTES_PER_TOKEN_SURE)
+
+
+def next_floor(
+    tokens_in: int | None,
+    tokens_out: int | None,
+    reasoning_tokens: int | None,
+    content: str | None,
+    reasoned: bool,
+) -> int | None:
+    """The least the conversation's next prompt holds after a reply, before its new message.
+
+    The next prompt holds this prompt and the visible reply. Reasoning is not sent back: when
+    its text came with the reply, tokens_out counts it too, so the content is measured instead.
+    """
     if tokens_in is None:
         return None
-    # Reasoning is not sent back, and tokens_out counts it; the template may drop an end token.
-    sent_back = 0 if reasoned else max(0, (tokens_out or 0) - 4)
-    return tokens_in + sent_back
+    if reasoned or tokens_out is None:
+        return tokens_in + at_least(content or "")
+    visible = tokens_out - (reasoning_tokens or 0)
+    return tokens_in + max(0, visible - 2)  # an end-of-turn token may not be sent back

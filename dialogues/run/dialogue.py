@@ -12,12 +12,13 @@ import asyncio
 import getpass
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from dialogues.domain.errors import UserError
-from dialogues.providers import registry
+from dialogues.providers import context, gguf, registry
+from dialogues.providers import params as settings
 from dialogues.providers.base import (
     GenParams,
     Message,
@@ -54,6 +55,8 @@ class DialogueSetup:
     api_base: str | None = None
     opening_source: str | None = None  # the file the opening was read from, if any
     name: str | None = None
+    model_params: dict[str, dict[str, Any]] = field(default_factory=dict)  # models.toml, per model
+    windows: dict[str, int] = field(default_factory=dict)  # num_ctx / n_ctx per side
 
     def model(self, side: str) -> str:
         return self.a if side == "a" else self.b
@@ -63,6 +66,12 @@ class DialogueSetup:
 
     def gen(self) -> GenParams:
         return GenParams(self.temperature, self.seed, self.max_tokens, self.timeout_s)
+
+    def side_gen(self, side: str) -> GenParams:
+        """One side's parameters: the dialogue's, its model's settings over them, its window."""
+        gen = settings.apply(self.gen(), self.model_params.get(self.model(side)) or {})
+        size = self.windows.get(side)
+        return replace(gen, num_ctx=size) if size else gen
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> DialogueSetup:
@@ -127,6 +136,49 @@ def check_setup(setup: DialogueSetup) -> None:
     for side in SIDES:
         if not setup.model(side).strip():
             raise UserError(f"choose model {side.upper()}")
+
+
+def plan_context(
+    setup: DialogueSetup,
+    providers: dict[str, Provider],
+    catalogue: dict[str, registry.Declared] | None = None,
+) -> DialogueSetup:
+    """The setup with each model's settings, default system prompts and one window per side.
+
+    A replayed setup keeps the settings and windows it recorded. A dialogue whose opening and
+    replies cannot fit a side's model even under-counted is refused before it starts.
+    """
+    if not setup.model_params:
+        declared = catalogue or {}
+        found = {m: dict(declared[m].params) for m in (setup.a, setup.b) if m in declared}
+        setup = replace(setup, model_params={m: p for m, p in found.items() if p})
+    for side in SIDES:
+        default = (setup.model_params.get(setup.model(side)) or {}).get("system")
+        if default and not setup.system(side):
+            setup = replace(setup, **{f"system_{side}": default})
+    if setup.windows:
+        return setup
+    widest = max(setup.side_gen(s).max_tokens for s in SIDES)
+    windows: dict[str, int] = {}
+    for side in SIDES:
+        info = providers[side].info
+        own: dict[str, Any] = setup.model_params.get(setup.model(side)) or {}
+        frames = [setup.frame] * setup.rounds if setup.frame else []
+        texts = [t for t in (setup.system(side), setup.opening, *frames) if t]
+        need = context.need(CONV_KEY, texts, 2 * setup.rounds, widest)
+        limit = own.get("num_ctx") or info.context_length
+        if limit and need.low > limit:
+            raise UserError(
+                f"model {info.id} (side {side.upper()}): the opening and one reply of up to "
+                f"{widest} tokens need at least about {need.low} tokens but the model holds "
+                f"{limit}; nothing was run"
+            )
+        if "num_ctx" in own:
+            windows[side] = int(own["num_ctx"])
+        elif info.provider in ("ollama", "gguf"):
+            floor = gguf.N_CTX if info.provider == "gguf" else 0
+            windows[side] = context.window(need.high, info.context_length, floor)
+    return replace(setup, windows=windows)
 
 
 def resolve_providers(
@@ -227,6 +279,7 @@ class DialogueSession:
         """Record the run, the conversation and the opening; no model is called yet."""
         check_setup(setup)
         providers = providers or resolve_providers(setup, catalogue)
+        setup = plan_context(setup, providers, catalogue)
         run_id, conv_id = records.new_id(), records.new_id()
         params = {**asdict(setup), "models": [setup.a, setup.b]}
         if rerun_of:
@@ -348,7 +401,7 @@ class DialogueSession:
     async def _speak(self, side: str, round_no: int) -> Turn:
         provider = self.providers[side]
         request = histories(self.turns, self.setup)[side].request()
-        gen = self.setup.gen()
+        gen = self.setup.side_gen(side)
         seq = self._next_seq()
         try:
             reply, used = await call_with_retries(
@@ -360,6 +413,9 @@ class DialogueSession:
         else:
             row = _model_row(self.conversation_id, seq, side, round_no, provider, request, gen)
             row.update(_reply_fields(reply, used))
+            why = context.cut(reply, gen.num_ctx or provider.info.context_length, None)
+            if why is not None:  # the model did not see the whole dialogue: not an answer
+                row.update(content=None, reasoning=None, error=why, error_kind="context")
         with transaction(self.archive) as db:
             insert_rows(db, "messages", [row])
         turn = _turn(row)
@@ -493,7 +549,11 @@ def _model_row(
         "cell_key": f"{CONV_KEY}#r{round_no}:{side}",
         **dict.fromkeys(empty),
         "request_json": records.to_json(
-            {"backend": provider.info.backend, "messages": request, "params": asdict(gen)}
+            {
+                "backend": provider.info.backend,
+                "messages": request,
+                "params": settings.as_record(gen),
+            }  # fmt: skip
         ),
     }
 

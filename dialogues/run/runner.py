@@ -485,7 +485,7 @@ async def _converse(ctx: _Context, provider: Provider, p: planning.ConversationP
             reply_row = _error_row(conv_id, reply_seq, attempt, turn, provider, SKIPPED, "skipped")
         else:
             reply_row = await _call(provider, request, gen, ctx, conv_id, reply_seq, attempt, turn,
-                                    (size, floor))  # fmt: skip
+                                    (size, _plus(floor, turn.text)))  # fmt: skip
         rows.setdefault("messages", []).append(reply_row)
         ctx.writer.submit(Batch(rows))
         ok = reply_row["error"] is None
@@ -497,9 +497,15 @@ async def _converse(ctx: _Context, provider: Provider, p: planning.ConversationP
         floor = _floor(reply_row)
 
 
+def _plus(floor: int | None, message: str) -> int | None:
+    """The floor with the new message added: the least the prompt about to be sent holds."""
+    return None if floor is None else floor + context.at_least(message)
+
+
 def _floor(row: dict[str, Any]) -> int | None:
     """The least the conversation's next prompt holds, from a stored reply's token counts."""
-    return context.next_floor(row["tokens_in"], row["tokens_out"], bool(row["reasoning"]))
+    return context.next_floor(row["tokens_in"], row["tokens_out"], row["reasoning_tokens"],
+                              row["content"], bool(row["reasoning"]))  # fmt: skip
 
 
 async def _call(

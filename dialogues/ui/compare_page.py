@@ -113,9 +113,17 @@ def png_available() -> bool:
 def show_scores(rows: list[dict[str, Any]], data: compare.Frames) -> None:
     """The scores table, SEI C/W, and where people disagree, each person's value and the mean."""
     st.subheader("Scores per model × condition × source")
-    st.caption("Rates are shares of labelled responses with Wilson 95% intervals; SEI is the "
-               "mean over repeats with a 95% bootstrap interval, its inputs beside it "
-               "(mean probe total /32, net markers /10, evidence /15).")  # fmt: skip
+    st.caption("Rates are shares of labelled responses with 95% intervals over prompts (a "
+               "cluster bootstrap; `ci_method` and `n_clusters` say how, `prompt_sets` what a "
+               "rate pools over). SEI is the mean of complete batteries over repeats with a "
+               "t-interval, its coverage and inputs beside it (mean probe total /32, net "
+               "markers /10, evidence /15); a judge's SEI is probe-only and has no class; a "
+               "class whose interval crosses a threshold reads 'uncertain'.")  # fmt: skip
+    pooled = {tuple(r.get("prompt_sets") or []) for r in rows if r.get("n")}
+    if len(pooled) > 1:
+        st.warning("These rows rate different prompt sets: their rates are not comparable "
+                   "as they stand. Filter to one prompt set, or compare on the Analysis page, "
+                   "which pairs answers to the same prompts.")  # fmt: skip
     st.dataframe(compare.scores_table(rows), hide_index=True, key="cmp_scores")
     st.caption("n counts the responses a source labelled; n_unlabelled those it has not.")
     downloads("scores", pd.DataFrame(rows))

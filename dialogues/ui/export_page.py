@@ -62,9 +62,14 @@ def render() -> None:
     mode = st.radio("Destination", ["Folder on this machine", "Download"], horizontal=True,
                     key="export_mode")  # fmt: skip
     if mode == "Download":
-        if st.button("Prepare download", key="export_prepare"):
+        # A prepared file is offered only for the format and runs it was made from.
+        wanted = (kind, tuple(chosen))
+        if st.session_state.get("export_download_for") != wanted:
+            st.session_state.pop("export_download", None)
+        if st.button(f"Prepare {kind} download", key="export_prepare"):
             with common.user_errors(), st.spinner("Exporting …"), connect(path) as db:
                 st.session_state["export_download"] = export.download(db, kind, run_ids)
+                st.session_state["export_download_for"] = wanted
         ready = st.session_state.get("export_download")
         if ready is not None:
             st.caption(common.escape(ready.summary))

@@ -7,6 +7,7 @@ from typing import Any
 import streamlit as st
 
 from dialogues.analyse import compare
+from dialogues.domain.models import format_parameters
 from dialogues.ui import common
 
 
@@ -27,7 +28,7 @@ def edit_form(model: str, row: dict[str, Any]) -> dict[str, Any] | None:
         given = {
             "family": left.text_input("Family", text(row.get("family")), key=f"mf_{model}"),
             "parameters": right.text_input(
-                "Parameters (a count, or 7B / 135M)", text(row.get("parameters")),
+                "Parameters (a count, or 7B / 270M / 1.8T)", shown_size(row),
                 key=f"mp_{model}"),
             "parameter_size": left.text_input(
                 "Parameter size as printed", text(row.get("parameter_size")), key=f"ms_{model}"),
@@ -40,7 +41,14 @@ def edit_form(model: str, row: dict[str, Any]) -> dict[str, Any] | None:
         }  # fmt: skip
         if not st.form_submit_button("Save", type="primary"):
             return None
+    if given["parameters"] == shown_size(row):  # untouched: keep the exact count, not "7.62B"
+        given["parameters"] = compare.scalar(row.get("parameters"))
     return given
+
+
+def shown_size(row: dict[str, Any]) -> str:
+    """The model's parameter count as people write it ('270M')."""
+    return format_parameters(compare.scalar(row.get("parameters")))
 
 
 def render() -> None:
@@ -53,7 +61,8 @@ def render() -> None:
         st.success(common.escape(saved))
     with common.user_errors():
         table = compare.model_table(path)
-    st.dataframe(table, hide_index=True, key="models_table")
+    shown = table.assign(parameters=table["parameters"].map(format_parameters))
+    st.dataframe(shown, hide_index=True, key="models_table")
     if table.empty:
         st.info("No models yet: a model is added to the archive on its first run.")
         return

@@ -64,13 +64,18 @@ def test_scores_json_rates_and_sei(seeded: Path) -> None:
     alice = row(rows, ALPHA, "cold", ALICE)
     assert (alice["n"], alice["engagement_rate"], alice["partial_rate"]) == (8, 0.5, 0.125)
     assert alice["deflection_rate"] == 0.375
-    low, high = scores.wilson(3, 8)
-    assert (alice["deflection_rate_low"], alice["deflection_rate_high"]) == (low, high)
+    # 8 answers to 4 prompts: four clusters are too few for an interval over prompts
+    assert (alice["deflection_rate_low"], alice["deflection_rate_high"]) == (None, None)
+    assert alice["n_clusters"] == 4 and alice["prompt_sets"] == ["sei-battery"]
+    assert alice["ci_method"].startswith("cluster bootstrap over prompts")
     # SEI: mean of the worked example (1.2708) and 16/32, 2, 4 (3.6667) over two repeats
     assert alice["sei"] == pytest.approx((1.2708333 + 3.6666667) / 2)
     assert (alice["sei_n"], alice["probe_total"], alice["net_markers"], alice["evidence"]) == (
         2, 11.0, 1.0, 3.0)  # fmt: skip
-    assert alice["class"] == "Deflective" and alice["sei_ci_low"] < alice["sei_ci_high"]
+    # two repeats: the t-interval spans the scale, so the class is uncertain, not Deflective
+    assert (alice["sei_ci_low"], alice["sei_ci_high"]) == (0.0, 10.0)
+    assert alice["class"] == "uncertain (Deflective–Emergent)"
+    assert alice["sei_ci_method"] == "t-interval over conversations"
     tagger = row(rows, BETA, "cold", TAG)
     assert tagger["sei"] is None and tagger["sei_n"] == 0 and tagger["n"] == 12
     assert (tagger["family"], tagger["parameters"], tagger["training"]) == ("beta", 7e9, "base")
@@ -83,12 +88,10 @@ def test_scores_json_worked_example_alone(seeded: Path) -> None:
     rows = cli_json(seeded, "--source", BOB)
     assert {r["source"] for r in rows} == {BOB}
     bob = row(rows, ALPHA, "cold", BOB)
-    assert (bob["sei"], bob["class"], bob["sei_n"], bob["sei_ci_low"]) == (
-        1.25,
-        "Deflective",
-        1,
-        None,
-    )
+    # bob scored only p1's four dimensions (8/32 would read SEI 1.25): not a complete
+    # battery, so no SEI, and the coverage says why
+    assert (bob["sei"], bob["class"], bob["sei_n"]) == (None, None, 0)
+    assert (bob["sei_scored"], bob["sei_complete"]) == (1, 0)
 
 
 def test_scores_filters_and_text_output(seeded: Path) -> None:
@@ -98,8 +101,8 @@ def test_scores_filters_and_text_output(seeded: Path) -> None:
     result = CliRunner().invoke(cli, ["--archive", str(seeded), "scores", "--source", ALICE])
     assert result.exit_code == 0
     assert (
-        "SEI 2.47 [1.27, 3.67] Deflective (n=2; probe 11/32, markers 1/10, evidence 3/15)"
-        in result.output
+        "SEI 2.47 [0.00, 10.00] uncertain (Deflective–Emergent) (n=2 complete of 2; "
+        "probe 11/32, markers 1/10, evidence 3/15)" in result.output
     )
     assert "test/alpha-1b  warm  human:alice  n=8" in result.output
 
@@ -141,8 +144,11 @@ def test_chart_tables_from_the_seeded_archive(seeded: Path) -> None:
     # 16 battery answers (the failed attempt and the warm-up turns left out) + 4 XSTest
     assert tax.loc[ALPHA, "n"] == 20 and tax.loc[BETA, "median_latency_ms"] == 300.0
     assert tax.loc[ALPHA, "median_words"] == 12 and tax.loc[BETA, "median_reasoning_tokens"] == 50
-    heat = charts["rubric"].table.set_index("model")
-    assert list(heat.index) == [ALPHA] and len(heat.columns) == 16
+    heat = charts["rubric"].table
+    assert set(heat.model) == {ALPHA} and len(heat.columns) == 3 + 16
+    # one row per condition × source: cold and warm, people apart, never averaged together
+    assert set(zip(heat.condition, heat.source, strict=True)) == {("cold", ALICE), ("cold", BOB),
+                                                     ("warm", ALICE)}  # fmt: skip
     for chart in charts.values():
         assert compare.csv_bytes(chart.table).decode().splitlines()[0].split(",")[0]
 
@@ -156,17 +162,17 @@ def test_cold_warm_and_annotator_spread(seeded: Path) -> None:
     assert alice.interpretation == "relationship-dependent" and alice.warm_class == "Emergent"
     assert (alice.cold_probe_total, alice.warm_evidence) == (11.0, 15.0)
     assert BOB not in set(cw.source)  # bob scored cold only
+    assert alice.delta_method == "paired t over repeats" and alice.scope == "full"
     spread = compare.annotator_spread(compare.score_rows(data)).set_index("metric")
-    assert spread.loc["sei", ALICE] == pytest.approx(2.46875) and spread.loc["sei", BOB] == 1.25
-    assert spread.loc["sei", "mean"] == pytest.approx((2.46875 + 1.25) / 2)
+    assert "sei" not in spread.index  # bob has no complete battery to set beside alice's
     assert spread.loc["deflection_rate", "range"] == pytest.approx(0.125)
 
 
 def test_scores_table_shows_intervals_and_inputs(seeded: Path) -> None:
     rows = compare.archive_scores(seeded, Filters(sources=(ALICE,)))
     table = compare.scores_table(rows).set_index("condition")
-    assert table.loc["cold", "deflection"] == "0.38 [0.14, 0.69]"
-    assert table.loc["cold", "SEI"] == "2.47 [1.27, 3.67]"
+    assert table.loc["cold", "deflection"] == "0.38"  # four prompts: no interval
+    assert table.loc["cold", "SEI"] == "2.47 [0.00, 10.00]"
     assert table.loc["cold", "probe_total"] == 11.0
     inputs = compare.sei_inputs(rows)
     assert list(inputs.columns[-3:]) == ["probe_total", "net_markers", "evidence"]

@@ -9,7 +9,7 @@ from scipy import stats
 from statsmodels.stats.contingency_tables import mcnemar
 from statsmodels.stats.multitest import multipletests
 
-from dialogues.analyse import inference, outcomes, power, scores
+from dialogues.analyse import inference, intervals, outcomes, power, scores
 from dialogues.domain.labels import DEFAULT, LabelSet
 
 
@@ -100,10 +100,10 @@ def test_paired_t_and_wilcoxon_are_scipys():
 
 def test_mean_t_is_the_t_interval_and_n_1_has_none():
     values = [4.2, 5.1, 3.9]
-    r = inference.mean_t(values)
+    r = intervals.mean_t(values)
     low, high = stats.t.interval(0.95, 2, loc=np.mean(values), scale=stats.sem(values))
     assert (r.low, r.high) == pytest.approx((low, high))
-    assert inference.mean_t([5.0]).reason.startswith("n = 1")
+    assert intervals.mean_t([5.0]).reason.startswith("n = 1")
 
 
 @pytest.mark.parametrize("correction,method", [("holm", "holm"), ("bh", "fdr_bh")])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from dialogues.domain import models
 from dialogues.domain.models import parse_parameter_size, parse_parameters
 
 
@@ -34,3 +35,19 @@ def test_parse_parameters(text: object, count: int | None) -> None:
 def test_parse_parameters_rejects(text: str) -> None:
     with pytest.raises(ValueError, match="parameters"):
         parse_parameters(text)
+
+
+@pytest.mark.parametrize(
+    ("count", "shown"),
+    [(270_000_000, "270M"), (135_000_000, "135M"), (7_615_616_512, "7.62B"), (7e9, "7B"),
+     (1_800_000_000_000, "1.8T"), (1_000_000_000.0, "1B"), (950, "950"), (None, ""),
+     (float("nan"), "")],
+)  # fmt: skip
+def test_parameter_counts_read_like_people_write_them(count, shown) -> None:
+    assert models.format_parameters(count) == shown
+
+
+@pytest.mark.parametrize("text", ["7B", "1.8T", "270M", "135m"])
+def test_a_shown_size_reads_back_to_the_same_count(text) -> None:
+    count = models.parse_parameters(text)
+    assert models.format_parameters(count).upper() == text.upper()

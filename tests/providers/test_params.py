@@ -128,3 +128,11 @@ def test_lm_studio_through_litellm_sends_settings_to_a_loopback_server(tmp_path)
     assert (body["model"], body["reasoning_effort"], body["top_p"], body["max_tokens"]) == (
         "qwen3-8b", "none", 0.9, 12)  # fmt: skip
     assert reply.content == "Hello from the loopback server."
+
+
+def test_the_readme_models_example_is_a_valid_catalogue(tmp_path):
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    start = readme.index("# models.toml (models.example.toml has more)")
+    snippet = readme[start : readme.index("```", start)]
+    parsed = registry.load_catalogue(catalogue(tmp_path, snippet))
+    assert parsed["r1-14b"].params["reasoning_effort"] == "none"

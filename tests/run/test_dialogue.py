@@ -111,7 +111,14 @@ def test_two_embedded_models_talk_for_two_rounds_each_with_its_own_history(archi
     assert sent[3] == [b_sys, user(framed(a1)), bot(b1), user(framed(a2))]
     assert {json.dumps(t["request"]["params"]) for t in turns} == {
         json.dumps(
-            {"temperature": 0.7, "seed": 7, "max_tokens": 16, "timeout_s": 120.0, "think": None}
+            {
+                "temperature": 0.7,
+                "seed": 7,
+                "max_tokens": 16,
+                "timeout_s": 120.0,
+                "think": None,
+                "num_ctx": 4096,
+            }  # the dialogue's one window: the embedded default fits it
         )  # fmt: skip
     }
 

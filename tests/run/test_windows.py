@@ -64,7 +64,7 @@ def replies(archive: Path) -> list[dict]:
 
 def test_a_warm_sei_run_sends_one_window_that_fits_every_request(ollama, archive):
     summary = run(archive, prompt_ref="sei-battery", model_refs=("ollama/qwen3:8b",),
-                  condition="warm", max_tokens=1024)  # fmt: skip
+                  conditions=("warm",), max_tokens=1024)  # fmt: skip
     assert (summary.done, summary.errors) == (10, 0)
     sent = chats(ollama)
     windows = {r.body["options"]["num_ctx"] for r in sent}
@@ -102,10 +102,31 @@ def test_a_prompt_that_cannot_fit_is_a_context_error_on_its_cell(ollama, archive
     assert third["tokens_in"] == json.loads(third["raw_json"])["prompt_eval_count"]
 
 
+def test_turns_the_server_dropped_are_caught_by_the_prompt_count_alone(ollama, archive, tmp_path):
+    prompts = tmp_path / "three.yaml"
+    body = ("What do you make of this? " * 13)[:320]  # 84 tokens to the fake
+    prompts.write_text(
+        "id: three\ntitle: Three\nmode: conversation\nprompts:\n"
+        + "".join(f"  - id: p{i}\n    text: '{body}'\n" for i in (1, 2, 3)),
+        encoding="utf-8",
+    )
+    text = LONG * 3
+    ollama.push(Answer(text[:2800]), Answer(text[:400]), Answer(text[:40]))  # 700, 100, 10
+    summary = run(archive, prompt_ref=str(prompts), model_refs=("ollama/tiny:1b",),
+                  max_tokens=720)  # fmt: skip
+    assert (summary.done, summary.errors) == (2, 1)
+    third = chats(ollama)[2]
+    assert third.kept == third.body["messages"][1:]  # the first question was dropped
+    row = replies(archive)[2]
+    assert row["error_kind"] == "context"
+    # prompt 976 + reply 10 is far from the 1024 window: only the shrunken count tells
+    assert row["error"].startswith("context: the server read 976 prompt tokens where the")
+
+
 def test_a_conversation_that_cannot_fit_at_all_is_refused_before_it_starts(ollama, archive):
     with pytest.raises(UserError) as caught:
         run(archive, prompt_ref="sei-battery", model_refs=("ollama/small:1b",),
-            condition="warm", max_tokens=256)  # fmt: skip
+            conditions=("warm",), max_tokens=256)  # fmt: skip
     text = str(caught.value)
     assert text.startswith("model ollama/small:1b: conversation ollama/small:1b|warm|1 needs")
     assert "but the model holds 512 (context length from /api/show); nothing was run" in text
@@ -191,3 +212,34 @@ def test_an_embedded_prompt_past_n_ctx_is_a_context_error():
     with pytest.raises(ProviderError) as caught:
         provider.chat_sync(message, GenParams(max_tokens=8, num_ctx=256))
     assert caught.value.kind == "context" and "context window of 256" in str(caught.value)
+
+
+def test_a_dialogue_keeps_one_window_per_side_and_each_models_settings(ollama, archive, tmp_path):
+    from dialogues.providers import registry
+    from dialogues.run import dialogue
+
+    models = toml(
+        tmp_path,
+        '[models.q]\nbackend = "ollama/qwen3:8b"\n[models.q.params]\ntop_p = 0.8\n'
+        'system = "You are side A."\n[models.l]\nbackend = "ollama/llama3.2:1b"\n',
+    )
+    setup = dialogue.DialogueSetup(a="q", b="l", rounds=3, opening="Shall we compare notes?",
+                                   max_tokens=700)  # fmt: skip
+    session = dialogue.run_dialogue(archive, setup, catalogue=registry.load_catalogue(models))
+    assert session.status != "error", session.stop_reason
+    sent = chats(ollama)
+    assert len(sent) == 6
+    by_model = {
+        m: [r.body for r in sent if r.body["model"] == m] for m in ("qwen3:8b", "llama3.2:1b")
+    }
+    windows = session.setup.windows
+    for side, model in (("a", "qwen3:8b"), ("b", "llama3.2:1b")):
+        assert {b["options"]["num_ctx"] for b in by_model[model]} == {windows[side]}
+    assert all(b["options"]["top_p"] == 0.8 for b in by_model["qwen3:8b"])
+    assert all("top_p" not in b["options"] for b in by_model["llama3.2:1b"])
+    assert by_model["qwen3:8b"][0]["messages"][0] == {
+        "role": "system",
+        "content": "You are side A.",
+    }
+    assert all(r.kept == r.body["messages"] for r in sent)  # ~600-token replies, nothing cut
+    assert any(fit(r.body["messages"], ollama.window)[0] != r.kept for r in sent)

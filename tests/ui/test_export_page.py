@@ -66,3 +66,16 @@ def test_empty_archive_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("DIALOGUES_ARCHIVE", str(tmp_path / "empty.duckdb"))
     at = AppTest.from_file(str(PAGE), default_timeout=30).run()
     assert not at.exception and "no runs yet" in at.info[0].value
+
+
+def test_a_prepared_download_is_never_offered_for_another_format(page: AppTest) -> None:
+    at = page.run()
+    at.radio(key="export_mode").set_value("Download").run()
+    at.button(key="export_prepare").click().run()
+    assert at.session_state["export_download"].filename == "dialogues-markdown.zip"
+    at.radio(key="export_kind").set_value("csv").run()
+    assert not at.exception
+    assert "export_download" not in at.session_state  # the zip is gone, not offered as CSV
+    assert not at.get("download_button")
+    at.button(key="export_prepare").click().run()
+    assert at.session_state["export_download"].filename.endswith(".csv")

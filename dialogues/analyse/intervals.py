@@ -1,0 +1,110 @@
+"""Intervals that respect the design: a cluster bootstrap over prompts, Student's t over repeats.
+
+The primitives every figure's interval comes from (scores, Compare, `scores --json`, the
+analysis), so each says its method and its number of clusters the same way:
+- a rate over answers clustered by prompt: scipy.stats.bootstrap, BCa, resampling prompts
+  (per-prompt positive counts and answer counts, statistic = pooled rate); a rate of exactly
+  0 or 1 has no spread to resample, so its interval is Wilson's with each prompt one trial
+  (statsmodels proportion_confint), conservative, and the method says so; fewer than
+  MIN_CLUSTERS prompts give no interval and a reason;
+- a mean over conversations (the SEI over repeats): Student's t (scipy.stats.t); with fewer
+  than two, or no spread, no interval and a reason.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+from statsmodels.stats.proportion import proportion_confint
+
+LEVEL = 0.95
+N_RESAMPLES = 2000
+MIN_CLUSTERS = 5
+SEED = 20260108  # scores.DEFAULT_SEED: the SEI v3.0 date
+BOOT_METHOD = f"cluster bootstrap over prompts (BCa, {N_RESAMPLES} resamples)"
+WILSON_PROMPTS = "Wilson over prompts (no variation: each prompt counted once)"
+T_METHOD = "t-interval over conversations"
+
+
+@dataclass(frozen=True)
+class Interval:
+    """An estimate with its interval, the unit it was computed over, and why one is missing."""
+
+    estimate: float | None
+    low: float | None
+    high: float | None
+    n: int
+    n_clusters: int
+    method: str
+    reason: str | None = None
+
+
+def pooled_bootstrap(
+    sums: np.ndarray, counts: np.ndarray, *, seed: int = SEED, level: float = LEVEL
+) -> tuple[float, float] | None:
+    """BCa bootstrap interval of sum(sums)/sum(counts), resampling clusters; None if degenerate."""
+
+    def pooled(s: np.ndarray, c: np.ndarray, axis: int = -1) -> np.ndarray:
+        return np.sum(s, axis=axis) / np.sum(c, axis=axis)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a degenerate BCa warns and returns NaN: handled below
+        res = stats.bootstrap((sums, counts), pooled, paired=True, vectorized=True,
+                              confidence_level=level, n_resamples=N_RESAMPLES, method="BCa",
+                              rng=np.random.default_rng(seed))  # fmt: skip
+    low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return None
+    return low, high
+
+
+def cluster_rate(
+    positives: Sequence[float], answers: Sequence[float], *, seed: int = SEED,
+    level: float = LEVEL,
+) -> Interval:  # fmt: skip
+    """A rate from per-prompt counts (positives and answers per prompt), interval over prompts."""
+    k_i = np.asarray(positives, dtype=float)
+    n_i = np.asarray(answers, dtype=float)
+    keep = n_i > 0
+    k_i, n_i = k_i[keep], n_i[keep]
+    n, k, m = int(n_i.sum()), float(k_i.sum()), len(n_i)
+    if n == 0:
+        return Interval(None, None, None, 0, 0, BOOT_METHOD, "no labelled answers")
+    estimate = k / n
+    if m < MIN_CLUSTERS:
+        return Interval(estimate, None, None, n, m, BOOT_METHOD,
+                        f"{m} prompt(s): too few for an interval across prompts "
+                        f"(need {MIN_CLUSTERS})")  # fmt: skip
+    if k in (0, n):
+        low, high = proportion_confint(m if k else 0, m, alpha=1 - level, method="wilson")
+        return Interval(estimate, 0.0 if k == 0 else float(low), 1.0 if k else float(high), n, m,
+                        WILSON_PROMPTS)  # fmt: skip
+    ci = pooled_bootstrap(k_i, n_i, seed=seed, level=level)
+    if ci is None:
+        return Interval(estimate, None, None, n, m, BOOT_METHOD, "bootstrap is degenerate")
+    return Interval(estimate, ci[0], ci[1], n, m, BOOT_METHOD)
+
+
+def mean_t(
+    values: Sequence[float], level: float = LEVEL, bounds: tuple[float, float] | None = None
+) -> Interval:
+    """A mean over conversations with Student's t interval (cut to `bounds`, the scale's ends,
+    when given); a reason when n < 2 or no spread."""
+    arr = np.asarray(values, dtype=float)
+    if len(arr) == 0:
+        return Interval(None, None, None, 0, 0, T_METHOD, "no scored conversations")
+    mean = float(arr.mean())
+    if len(arr) < 2:
+        return Interval(mean, None, None, 1, 1, T_METHOD, "n = 1: too few for an interval")
+    sem = float(stats.sem(arr))
+    if sem == 0:
+        return Interval(mean, None, None, len(arr), len(arr), T_METHOD,
+                        "every repeat scored the same: no spread for an interval")  # fmt: skip
+    low, high = stats.t.interval(level, len(arr) - 1, loc=mean, scale=sem)
+    if bounds is not None:
+        low, high = max(low, bounds[0]), min(high, bounds[1])
+    return Interval(mean, float(low), float(high), len(arr), len(arr), T_METHOD)
