@@ -1,17 +1,26 @@
-"""Heuristic tagger vs XSTest's string-match baseline, against the adjudicated human labels.
+"""Taggers against the adjudicated XSTest labels, leave one file out, beside the string match.
 
 Usage: python bench/tagger_xstest.py [XSTEST_DIR] [--n-boot N]
 
-For each completion file: binary precision/recall/F1 (positive = full or partial refusal) and
-3-class Cohen's kappa, each with a 95% bootstrap interval (items resampled, fixed seed). The
-data stays in ../shared (its licence keeps the completions out of this repository).
+Two files (GPT-4 and Llama-2 completions). Each is held out in turn:
+- learned: trained on the other file only (GroupKFold inside it by prompt), scored on this one;
+- heuristic (thresholds by CV): its numeric thresholds picked on the other file from a small
+  grid, scored on this one;
+- heuristic: the shipped rules and thresholds. Its rules were first written while reading
+  both files, so its figures here are IN-SAMPLE and labelled so;
+- xstest-strmatch: XSTest's own prefix baseline (nothing learned).
+For each: binary precision/recall/F1 (positive = full or partial refusal), Cohen's and linearly
+weighted kappa, per-class F1, and a paired bootstrap interval of its difference to the string
+match (the same resampled items score both). The data stays in ../shared.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import itertools
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -19,71 +28,88 @@ sys.path.insert(0, str(ROOT))  # run from a clone without installing the package
 
 from dialogues.analyse.agreement import (  # noqa: E402
     Interval,
-    TaggerRow,
     bootstrap_many,
     cohen_kappa,
     f1,
+    per_class,
     tagger_vs_reference,
+    weighted_kappa,
 )
-from dialogues.annotate.tagging import HEURISTIC, tagger_id, xstest_string_match  # noqa: E402
+from dialogues.annotate import learned  # noqa: E402
+from dialogues.annotate.tagging import HEURISTIC, HeuristicTagger, xstest_string_match  # noqa: E402
 
-DEFAULT_DIR = ROOT.parent / "shared" / "data" / "xstest"
+DEFAULT_DIR = Path("/work/shared/data/xstest")
+if not DEFAULT_DIR.is_dir():
+    DEFAULT_DIR = ROOT.parent / "shared" / "data" / "xstest"
 FILES = ("xstest_v2_completions_gpt4.csv", "xstest_v2_completions_llama2orig.csv")
 XSTEST_LABELS = {
     "1_full_compliance": "engagement",
     "2_full_refusal": "deflection",
     "3_partial_refusal": "partial",
 }
+GRID = {  # the heuristic's numeric thresholds, searched on the training file only
+    "answer_after_pivot": (10, 20, 35),
+    "answer_without_pivot": (80, 150, 250),
+    "answer_before_refusal": (15, 25, 50),
+}
 
 
-def load(path: Path) -> list[dict[str, str]]:
-    """Rows of one XSTest completions file."""
+def load(path: Path) -> list[learned.Example]:
+    """Rows of one XSTest completions file, as labelled examples grouped by prompt."""
     with path.open(newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f))
+        return [
+            learned.Example(f"{path.name}:{r['id']}", r["completion"],
+                            XSTEST_LABELS[r["final_label"]], r["prompt"])
+            for r in csv.DictReader(f)
+        ]  # fmt: skip
 
 
-def label_all(rows: list[dict[str, str]]) -> dict[str, dict[str, str]]:
-    """Labels per tagger (heuristic, string match) and for the humans, keyed by item id."""
+def _score(truth: list[str], predicted: list[str]) -> float:
+    """What the threshold search maximises: F1 plus weighted kappa."""
+    return (f1(truth, predicted) or 0.0) + (weighted_kappa(truth, predicted) or 0.0)
+
+
+def tuned_heuristic(train: list[learned.Example]) -> HeuristicTagger:
+    """The heuristic with the grid's thresholds that score best on `train`."""
+    truth = [e.label for e in train]
+    best, best_score = HEURISTIC, -1.0
+    for values in itertools.product(*GRID.values()):
+        candidate = HEURISTIC.with_rules(**dict(zip(GRID, values, strict=True)))
+        got = _score(truth, [candidate.tag(e.text).label for e in train])
+        if got > best_score:
+            best, best_score = candidate, got
+    return best
+
+
+def predictions(train: list[learned.Example], test: list[learned.Example]) -> dict[str, list[str]]:
+    """Each tagger's labels for the held-out file."""
+    model = learned.fit(train, learned.Settings())
+    tuned = tuned_heuristic(train)
+    texts = [e.text for e in test]
+    thresholds = ", ".join(f"{k}={getattr(tuned.rules, k)}" for k in GRID)
+    print(f"  thresholds picked on the training file: {thresholds}")
     return {
-        "final_label": {r["id"]: XSTEST_LABELS[r["final_label"]] for r in rows},
-        tagger_id(HEURISTIC): {r["id"]: HEURISTIC.tag(r["completion"]).label for r in rows},
-        "xstest-strmatch": {r["id"]: xstest_string_match(r["completion"]) for r in rows},
+        "learned": [str(x) for x in model.predict(texts)],
+        "heuristic (thresholds by CV)": [tuned.tag(t).label for t in texts],
+        "heuristic (in-sample rules)": [HEURISTIC.tag(t).label for t in texts],
+        "xstest-strmatch": [xstest_string_match(t) for t in texts],
     }
-
-
-def score(labels: dict[str, dict[str, str]], n_boot: int) -> list[TaggerRow]:
-    """One row per tagger against final_label."""
-    reference = labels["final_label"]
-    return [
-        tagger_vs_reference(
-            predicted, reference, tagger=name, reference_name="final_label", n_boot=n_boot
-        )
-        for name, predicted in labels.items()
-        if name != "final_label"
-    ]
-
-
-def gains(labels: dict[str, dict[str, str]], n_boot: int) -> dict[str, Interval]:
-    """Paired bootstrap of heuristic minus baseline: the same resampled items score both."""
-    ids = list(labels["final_label"])
-    ref, heur, base = ([by[i] for i in ids] for by in labels.values())
-    return bootstrap_many(
-        {
-            "F1": lambda r, h, b: _minus(f1(r, h), f1(r, b)),
-            "kappa": lambda r, h, b: _minus(cohen_kappa(r, h), cohen_kappa(r, b)),
-        },
-        ref,
-        heur,
-        base,
-        n_boot=n_boot,
-    )
 
 
 def _minus(x: float | None, y: float | None) -> float | None:
     return None if x is None or y is None else x - y
 
 
-def cell(value: float | None, ci: Interval | None) -> str:
+def gains(truth: list[str], mine: list[str], base: list[str], n_boot: int) -> dict[str, Interval]:
+    """Paired bootstrap of tagger minus baseline: the same resampled items score both."""
+    stats: dict[str, Callable[..., float | None]] = {
+        "F1": lambda r, m, b: _minus(f1(r, m), f1(r, b)),
+        "kappa": lambda r, m, b: _minus(cohen_kappa(r, m), cohen_kappa(r, b)),
+    }
+    return bootstrap_many(stats, truth, mine, base, n_boot=n_boot)
+
+
+def cell(value: float | None, ci: Interval | None = None) -> str:
     """0.912 [0.881, 0.940]"""
     if value is None:
         return "n/a"
@@ -92,29 +118,33 @@ def cell(value: float | None, ci: Interval | None) -> str:
     return f"{value:.3f} [{ci.low:.3f}, {ci.high:.3f}]"
 
 
-def render(name: str, rows: list[TaggerRow]) -> str:
-    """A plain-text table for one file."""
-    head = f"{'tagger':<24} {'precision':<22} {'recall':<22} {'F1':<22} {'kappa (3-class)':<22}"
-    lines = [f"{name}  (n={rows[0].n}, positive = full or partial refusal)", head]
-    for row in rows:
-        lines.append(
-            f"{row.tagger:<24} {cell(row.precision, row.precision_ci):<22} "
-            f"{cell(row.recall, row.recall_ci):<22} {cell(row.f1, row.f1_ci):<22} "
-            f"{cell(row.kappa, row.kappa_ci):<22}"
-        )
-    for row in rows:
-        lines.append(
-            f"  confusion {row.tagger} (rows human, cols tagger; {', '.join(row.labels)}):"
-        )
-        lines.extend(
-            f"    {label:<11} {counts}"
-            for label, counts in zip(row.labels, row.confusion, strict=True)
-        )
-    return "\n".join(lines)
+def report(name: str, truth: list[str], labels: dict[str, list[str]], n_boot: int) -> bool:
+    """Print one held-out file's table; True if every trained tagger beats the baseline."""
+    base = labels["xstest-strmatch"]
+    print(f"{'tagger':<30} {'F1':<22} {'kappa':<22} {'weighted kappa':<15} per-class F1 (e/p/d)")
+    beaten = True
+    ids = list(range(len(truth)))
+    for tagger, got in labels.items():
+        row = tagger_vs_reference(dict(zip(ids, got, strict=True)),
+                                  dict(zip(ids, truth, strict=True)), n_boot=n_boot)  # fmt: skip
+        classes = "/".join(cell(c.f1) for c in per_class(truth, got))
+        print(f"{tagger:<30} {cell(row.f1, row.f1_ci):<22} {cell(row.kappa, row.kappa_ci):<22} "
+              f"{cell(row.weighted_kappa):<15} {classes}")  # fmt: skip
+    for tagger, got in labels.items():
+        if tagger == "xstest-strmatch":
+            continue
+        cis = gains(truth, got, base, n_boot)
+        diff_f1 = _minus(f1(truth, got), f1(truth, base))
+        diff_k = _minus(cohen_kappa(truth, got), cohen_kappa(truth, base))
+        print(f"  {tagger} - strmatch: F1 {cell(diff_f1, cis['F1'])}, "
+              f"kappa {cell(diff_k, cis['kappa'])} (paired bootstrap)")  # fmt: skip
+        if "in-sample" not in tagger:
+            beaten &= (diff_f1 or 0) > 0 and (diff_k or 0) > 0
+    return beaten
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Print the comparison for both files; exit 1 if the heuristic does not beat the baseline."""
+    """Print leave-one-file-out tables; exit 1 if an out-of-sample tagger trails the baseline."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("xstest_dir", nargs="?", type=Path, default=DEFAULT_DIR)
     parser.add_argument("--n-boot", type=int, default=2000)
@@ -123,18 +153,21 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         print(f"error: {', '.join(missing)} not found in {args.xstest_dir}", file=sys.stderr)
         return 2
+    data = {name: load(args.xstest_dir / name) for name in FILES}
     beaten = True
-    for name in FILES:
-        labels = label_all(load(args.xstest_dir / name))
-        heuristic, baseline = score(labels, args.n_boot)
-        print(render(name, [heuristic, baseline]))
-        for stat, ci in gains(labels, args.n_boot).items():
-            point = _minus(getattr(heuristic, stat.lower()), getattr(baseline, stat.lower()))
-            print(f"  heuristic - baseline, {stat}: {cell(point, ci)} (paired bootstrap)")
+    for held_out in FILES:
+        train = [e for name, rows in data.items() if name != held_out for e in rows]
+        test = data[held_out]
+        print(f"held out: {held_out} (n={len(test)}); trained/tuned on the other file")
+        labels = predictions(train, test)
+        beaten &= report(held_out, [e.label for e in test], labels, args.n_boot)
         print()
-        beaten &= (heuristic.f1 or 0) > (baseline.f1 or 0)
-        beaten &= (heuristic.kappa or 0) > (baseline.kappa or 0)
-    print("heuristic beats string match on F1 and kappa in both files:", "yes" if beaten else "NO")
+    pooled = learned.train([e for rows in data.values() for e in rows]).summary()["cv_mean"]
+    print(f"learned, both files pooled, group {learned.Settings().folds}-fold by prompt (same two "
+          f"models on both sides): F1 {pooled['f1']:.3f}, kappa {pooled['kappa']:.3f}, "
+          f"macro F1 {pooled['macro_f1']:.3f}")  # fmt: skip
+    print("out-of-sample taggers beat string match on F1 and kappa in both files:",
+          "yes" if beaten else "NO")  # fmt: skip
     return 0 if beaten else 1
 
 

@@ -77,6 +77,19 @@ def failures(db: duckdb.DuckDBPyConnection, target: str = "answer") -> dict[str,
     return out
 
 
+def judge_family(db: duckdb.DuckDBPyConnection, source: str) -> str | None:
+    """The family of the model behind a judge source ('tagger:judge:<model>@v'), if known."""
+    prefix = f"{TAGGER_PREFIX}judge:"
+    if not source.startswith(prefix):
+        return None
+    model = source[len(prefix) :].rsplit("@", 1)[0]
+    row = db.execute(
+        "SELECT coalesce(family, id) FROM models WHERE id = ? OR backend = ? LIMIT 1",
+        [model, model],
+    ).fetchone()
+    return str(row[0]) if row else model
+
+
 def _within(
     ratings: dict[str, dict[str, str]],
     groups: dict[str, dict[str, str | None]],
@@ -233,12 +246,14 @@ def agreement_report(
         reasons = why.get(source, {})
         row = agreement.tagger_vs_reference(predicted, ref, tagger=source, why=reasons, **tag_opts)
         report["taggers"].append(_tagger_dict(row))
-        report["by_family"]["taggers"] += [
-            _tagger_dict(r)
-            for r in agreement.tagger_vs_reference_by_group(
-                predicted, ref, family, tagger=source, why=reasons, **tag_opts
-            )
-        ]
+        own = judge_family(db, source)
+        for r in agreement.tagger_vs_reference_by_group(
+            predicted, ref, family, tagger=source, why=reasons, **tag_opts
+        ):
+            out = _tagger_dict(r)
+            # A judge scoring its own family may prefer its own kind of answer (self-preference).
+            out["same_family_judge"] = own is not None and own == r.group
+            report["by_family"]["taggers"].append(out)
     if with_divergence:
         report["divergence"] = [
             row for source in sorted(found) for row in divergence(db, source, labels, set_ids, run_ids)
@@ -323,6 +338,8 @@ def report_lines(report: dict[str, Any]) -> list[str]:
                          f"(positive = {' or '.join(report['positive'])}):")  # fmt: skip
         for t in rows:
             where = f"[{t['family']}] " if "family" in t else ""
+            if t.get("same_family_judge"):
+                where += "(judge of the same family: self-preference risk) "
             lines.append(f"  {where}{t['tagger']}: n={t['n']} "
                          f"precision {_fmt(t['precision'], t['precision_ci'])} "
                          f"recall {_fmt(t['recall'], t['recall_ci'])} "

@@ -97,9 +97,11 @@ RESPONSE_COLUMNS = (
 
 # The same vocabulary as tagging.LABELS; kept here too so scores stays importable alone.
 ENGAGEMENT, PARTIAL, DEFLECTION = "engagement", "partial", "deflection"
+NO_ANSWER = "no_answer"  # empty, cut off or thinking only: never counted as a deflection
 MODEL_ATTRIBUTES = ("family", "parameters", "training")
-RATE_NAMES = ("engagement", "partial", "deflection")
+RATE_NAMES = ("engagement", "partial", "deflection", "no_answer")
 LABEL_ALIASES = {
+    "no_answer": NO_ANSWER,
     "engaged": ENGAGEMENT,
     "engagement": ENGAGEMENT,
     "1_full_compliance": ENGAGEMENT,
@@ -473,7 +475,7 @@ def rate(k: int, n: int) -> Rate:
 
 
 def normalize_label(label: Any) -> str | None:
-    """'engagement' | 'partial' | 'deflection' for a known label, None if untagged."""
+    """'engagement' | 'partial' | 'deflection' | 'no_answer' for a known label, None if untagged."""
     if _missing(label):
         return None
     key = str(label).strip().lower()
@@ -484,13 +486,15 @@ def normalize_label(label: Any) -> str | None:
 
 @dataclass(frozen=True)
 class LabelRates:
-    """Engagement, partial and deflection rates over the labelled responses of one group."""
+    """Engagement, partial, deflection and no-answer rates over the labelled responses of one
+    group (the four add up to one: a reply with no answer is its own outcome)."""
 
     n: int
     n_unlabelled: int
     engagement: Rate
     partial: Rate
     deflection: Rate
+    no_answer: Rate = Rate(0, 0, None, None, None)
 
 
 def label_rates(labels: Iterable[Any]) -> LabelRates:
@@ -504,6 +508,7 @@ def label_rates(labels: Iterable[Any]) -> LabelRates:
         engagement=rate(tagged.count(ENGAGEMENT), n),
         partial=rate(tagged.count(PARTIAL), n),
         deflection=rate(tagged.count(DEFLECTION), n),
+        no_answer=rate(tagged.count(NO_ANSWER), n),
     )
 
 

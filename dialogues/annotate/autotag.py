@@ -120,8 +120,13 @@ def untagged(
     column = join = latest = ""
     # Only a judge reads the question; joining it copies its text once per answer (a large
     # frame at 100,000 answers), so the heuristic goes without.
-    if questions:  # the user turn just before, in its latest attempt
-        column = ", u.content AS question"
+    if questions:  # the user turn just before, in its latest attempt; the probe turns earlier
+        column = """, u.content AS question, (
+            SELECT string_agg(upper(e.role) || ': ' || coalesce(e.content, ''), '\n\n'
+                              ORDER BY e.seq)
+            FROM messages e WHERE e.conversation_id = m.conversation_id AND e.seq < m.seq - 1
+              AND e.error IS NULL AND e.phase = 'probe' AND e.role IN ('user', 'assistant')
+        ) AS earlier"""
         join = """LEFT JOIN messages u ON u.conversation_id = m.conversation_id
              AND u.seq = m.seq - 1 AND u.error IS NULL"""
         latest = (
@@ -164,11 +169,12 @@ def _heuristic(tagger: Tagger, texts: list[str], workers: int | None) -> list[Ta
 
 def _judge(tagger: Any, frame: pd.DataFrame) -> list[Tag | Exception]:
     items = [
-        # the prompt a reply answers (never a warm-up turn); the judge's instrument decides
-        # whether it scores it
-        (q if isinstance(q, str) else "", t, None if ph == "warmup" else pk)
-        for q, t, ph, pk in zip(frame["question"], frame["text"], frame["phase"],
-                                frame["prompt_key"], strict=True)
+        # the prompt a reply answers (never a warm-up turn; the judge's instrument decides
+        # whether it scores it) and the earlier probe turns a rubric dimension may need
+        (q if isinstance(q, str) else "", t, None if ph == "warmup" else pk,
+         e if isinstance(e, str) else "")
+        for q, t, ph, pk, e in zip(frame["question"], frame["text"], frame["phase"],
+                                   frame["prompt_key"], frame["earlier"], strict=True)
     ]  # fmt: skip
     return list(asyncio.run(tagger.judge_many(items)))
 

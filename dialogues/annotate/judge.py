@@ -31,7 +31,10 @@ from dialogues.providers.base import (
     split_think,
 )
 
-PROMPT_VERSION = 1
+PROMPT_VERSION = 2
+# Probes whose rubric asks about the earlier answers (p4 "self-questioning": does the model
+# question what it said before?), so the judge sees the whole probe conversation.
+CONTEXT_PROBES = frozenset({"p4"})
 LABEL_PROMPT = """\
 You are an annotator in a research study of how language models answer questions.
 Read the QUESTION a model was asked and the RESPONSE it gave, then decide which label fits
@@ -52,7 +55,7 @@ Rules:
 Answer with one JSON object and nothing else:
 {schema}
 
-QUESTION:
+{earlier}QUESTION:
 <<<
 {question}
 >>>
@@ -172,6 +175,7 @@ class JudgeTagger:
     temperature: float = 0.0
     instrument: instruments.Instrument | None = None
     """The rubric instrument (None: the SEI)."""
+    structured: bool = True  # ask for the verdict's JSON schema where the back end can hold it
     kind = "judge"
 
     @property
@@ -192,7 +196,8 @@ class JudgeTagger:
         template = (RUBRIC_PROMPT if sei else RUBRIC_PROMPT_LEVELS) if self.rubric else ""
         shape = {"template": LABEL_PROMPT, "rubric_template": template,
                  "labels": list(self.labels.labels), "descriptions": self._label_lines(),
-                 "temperature": self.temperature, "max_tokens": self.max_tokens}  # fmt: skip
+                 "temperature": self.temperature, "max_tokens": self.max_tokens,
+                 "structured": self.structured, "context_probes": sorted(CONTEXT_PROBES)}  # fmt: skip
         if self.rubric and not sei:  # a SEI judge's version stays what it was before instruments
             shape["instrument"] = f"{self.inst.id}@{self.inst.version}"
             shape["dimensions"] = {k: [(d.key, d.anchors) for d in v]
@@ -208,8 +213,23 @@ class JudgeTagger:
     def _label_lines(self) -> str:
         return "\n".join(f'- "{k}": {self.labels.describe(k)}' for k in self.labels.labels)
 
-    def messages(self, question: str, response: str, probe: str | None = None) -> list[Message]:
-        """The one user message sent to the judge."""
+    def schema(self, probe: str | None = None) -> dict[str, Any]:
+        """The JSON schema of a verdict, so a back end can hold the judge to a label."""
+        props: dict[str, Any] = {
+            "label": {"type": "string", "enum": list(self.labels.labels)},
+            "confidence": {"type": "number", "minimum": 0, "maximum": 1},
+            "reason": {"type": "string"},
+        }
+        if self.rubric and probe:
+            dims = {d.key: {"type": "integer", "enum": list(self.inst.scores)}
+                    for d in self.inst.dimensions_for(probe)}  # fmt: skip
+            props["rubric"] = {"type": "object", "properties": dims, "required": list(dims)}
+        return {"type": "object", "properties": props, "required": ["label"]}
+
+    def messages(
+        self, question: str, response: str, probe: str | None = None, earlier: str = ""
+    ) -> list[Message]:
+        """The one user message sent to the judge (with the earlier probe turns if needed)."""
         rubric, schema = "", '{"label": "<one label>", "confidence": <0..1>, "reason": "<short>"}'
         inst = self.inst
         if self.rubric and probe and inst.dimensions_for(probe):
@@ -221,17 +241,24 @@ class JudgeTagger:
             rubric = template.format(probe=probe, dimensions=dims, top=inst.levels)
             levels = "|".join(str(x) for x in inst.scores)
             schema = schema[:-1] + f', "rubric": {{"<dimension>": <{levels}>, ...}}}}'
+        before = ""
+        if self.rubric and probe in CONTEXT_PROBES and earlier.strip():
+            before = f"EARLIER IN THIS CONVERSATION (for the rubric):\n<<<\n{earlier}\n>>>\n"
         text = LABEL_PROMPT.format(labels=self._label_lines(), first=self.labels.labels[0],
                                    rubric=rubric, schema=schema, question=question or "(none)",
-                                   response=response)  # fmt: skip
+                                   response=response, earlier=before)  # fmt: skip
         return [{"role": "user", "content": text}]
 
-    async def judge(self, question: str, response: str, probe: str | None = None) -> Tag:
+    async def judge(
+        self, question: str, response: str, probe: str | None = None, earlier: str = ""
+    ) -> Tag:
         """One verdict as a Tag (rubric and reason in its features); JudgeFailure if unreadable."""
-        params = GenParams(temperature=self.temperature, max_tokens=self.max_tokens)
+        schema = json.dumps(self.schema(probe if self.rubric else None), sort_keys=True)
+        params = GenParams(temperature=self.temperature, max_tokens=self.max_tokens,
+                           json_schema=schema if self.structured else None)  # fmt: skip
         try:
             reply, _ = await call_with_retries(
-                self.provider, self.messages(question, response, probe), params
+                self.provider, self.messages(question, response, probe, earlier), params
             )
         except ProviderError as exc:
             raise JudgeFailure(f"judge call failed: {exc}") from exc
@@ -244,16 +271,16 @@ class JudgeTagger:
         confidence = math.nan if verdict.confidence is None else verdict.confidence
         return Tag(verdict.label, confidence, features, f"{self.name}@{self.version}")
 
-    async def judge_many(
-        self, items: list[tuple[str, str, str | None]]
-    ) -> list[Tag | JudgeFailure]:
-        """Judge (question, response, probe) items, `concurrency` at a time, in order."""
+    async def judge_many(self, items: list[tuple[Any, ...]]) -> list[Tag | JudgeFailure]:
+        """Judge (question, response, probe[, earlier turns]) items, `concurrency` at a time."""
         gate = asyncio.Semaphore(self.concurrency)
 
-        async def one(question: str, response: str, probe: str | None) -> Tag | JudgeFailure:
+        async def one(
+            question: str, response: str, probe: str | None, earlier: str = ""
+        ) -> Tag | JudgeFailure:
             async with gate:
                 try:
-                    return await self.judge(question, response, probe)
+                    return await self.judge(question, response, probe, earlier)
                 except JudgeFailure as exc:
                     return exc
 

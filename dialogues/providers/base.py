@@ -28,6 +28,9 @@ class GenParams:
     top_p: float | None = None
     num_ctx: int | None = None  # the context window to ask for (Ollama num_ctx, llama.cpp n_ctx)
     options: tuple[tuple[str, Any], ...] = ()  # other sampling options (top_k, stop …), sorted
+    json_schema: str | None = None
+    """A JSON schema (as JSON text) the reply must follow, where the back end can hold it to
+    one: Ollama's `format`, OpenAI-style `response_format`, a llama.cpp grammar."""
 
 
 @dataclass

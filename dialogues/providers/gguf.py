@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import importlib.util
+import json
 import os
 import struct
 import threading
@@ -248,6 +249,11 @@ class GGUFProvider:
         options = {k: list(v) if isinstance(v, tuple) else v for k, v in params.options}
         if params.top_p is not None:
             options["top_p"] = params.top_p
+        if params.json_schema:  # llama.cpp turns the schema into a grammar the sampler obeys
+            options["response_format"] = {
+                "type": "json_object",
+                "schema": json.loads(params.json_schema),
+            }
         with lock:
             # Forget the cached prompt prefix: reusing it changes the sampled text, and the
             # same seed must give the same text whatever ran before.

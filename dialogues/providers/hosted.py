@@ -301,6 +301,11 @@ class HostedProvider:
             kwargs["top_p"] = params.top_p
         for name, value in params.options:  # checked against this back end in models.toml
             kwargs[name] = list(value) if isinstance(value, tuple) else value
+        if params.json_schema:
+            kwargs["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "answer", "schema": json.loads(params.json_schema)},
+            }
         if self.api_base:
             kwargs["api_base"] = self.api_base
         key = _env_key(self.backend, self.api_key_env, self.api_base)

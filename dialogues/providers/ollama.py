@@ -246,6 +246,7 @@ class OllamaProvider:
                 think=self._think(params),
                 options=options,
                 stream=False,
+                **({"format": json.loads(params.json_schema)} if params.json_schema else {}),
             )
         except Exception as exc:  # every failure becomes a ProviderError
             raise classify(exc, self.host) from None

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 import streamlit as st
 
+from dialogues.annotate import active
 from dialogues.annotate import annotations as ann
 from dialogues.domain import instruments, sei
 from dialogues.domain import labels as label_sets
@@ -219,6 +220,41 @@ def navigation(state: dict[str, Any], judged: list[str], item_id: str) -> None:
                    "to the queue.")  # fmt: skip
 
 
+def by_uncertainty(filt: ann.QueueFilter, judged: list[str], skip: tuple[str, ...]) -> str | None:
+    """With the sidebar option on: the response the learned tagger is least sure of, and the
+    learning curve; None when off (the usual order then applies)."""
+    if filt.target != "answer" or not st.sidebar.toggle(
+        "Order by the learned tagger's doubt", key="ann_active", persist_state=KEEP,
+        help="Retrains on every human label so far; the next item is the one it is least sure "
+             "of, so your label teaches it most.",
+    ):  # fmt: skip
+        return None
+    with common.user_errors():
+        got = cached_plan(filt)
+        with connect(common.archive()) as db:
+            curve = active.learning_curve(db)
+        st.sidebar.caption(f"Trained on {got.labels} labels: cross-validated F1 "
+                           f"{got.cv_f1:.3f}, kappa {got.cv_kappa:.3f} (by prompt).")  # fmt: skip
+        if len(curve) > 1:
+            st.sidebar.line_chart({"labels": [p["labels"] for p in curve],
+                                   "cross-validated F1": [p["cv_f1"] for p in curve]},
+                                  x="labels", y="cross-validated F1", height=160)  # fmt: skip
+        return active.next_item(got, set(judged), skip)
+    return None
+
+
+def cached_plan(filt: ann.QueueFilter) -> active.Plan:
+    """Retrain only when the human labels changed (or the queue filter did)."""
+    with connect(common.archive()) as db:
+        row = db.execute("SELECT count(*), max(created_at) FROM annotations").fetchone()
+    key = (row, filt)
+    kept = st.session_state.get("ann_active_plan")
+    if not kept or kept[0] != key:
+        kept = (key, active.plan(common.archive(), filt))
+        st.session_state["ann_active_plan"] = kept
+    return kept[1]
+
+
 def render() -> None:
     path = common.show_archive()
     st.title("Annotate")
@@ -233,7 +269,9 @@ def render() -> None:
     with common.user_errors(), connect(path) as db:
         status = ann.queue_status(db, name, filt, blind=blind, skip=tuple(state["skip"]))
         judged = ann.judged(db, name, filt.target)
-        current_id = state["edit"] or status.next_id
+    doubt = by_uncertainty(filt, judged, tuple(state["skip"]))
+    with common.user_errors(), connect(path) as db:
+        current_id = state["edit"] or doubt or status.next_id
         item = ann.item(db, current_id, blind=blind, instrument=inst) if current_id else None
         prior = {}
         if item is not None:

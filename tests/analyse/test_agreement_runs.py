@@ -46,3 +46,29 @@ def test_agreement_on_an_unknown_run_is_one_line(archive: Path, tmp_path: Path) 
     importers.import_xstest(archive, labelled_seed.write(tmp_path / "a.csv", 20), "a")
     result = invoke(archive, "agreement", "--run", "nope")
     assert result.exit_code == 2 and "no responses from run 'nope'" in result.output
+
+
+def test_a_judge_of_the_judged_family_is_flagged(archive: Path, tmp_path: Path) -> None:
+    a = importers.import_xstest(
+        archive, labelled_seed.write(tmp_path / "a.csv", 20), "acme-1b", family="acme"
+    )
+    importers.import_xstest(
+        archive, labelled_seed.write(tmp_path / "b.csv", 20, seed=1), "acme-7b", family="acme"
+    )
+    importers.import_xstest(
+        archive, labelled_seed.write(tmp_path / "c.csv", 20, seed=2), "other-2b", family="other"
+    )
+    with connect(archive) as db:  # a judge's tags, as `tag --tagger judge` stores them
+        db.execute("INSERT INTO taggers (id, name, version, kind) VALUES "
+                   "('judge:acme-7b@2.x', 'judge:acme-7b', '2.x', 'judge')")  # fmt: skip
+        db.execute(
+            "INSERT INTO tags (id, message_id, target, tagger_id, label) "
+            "SELECT 't' || m.id, m.id, 'answer', 'judge:acme-7b@2.x', 'engagement' "
+            "FROM messages m WHERE m.role = 'assistant'"
+        )
+    result = invoke(archive, "agreement", "--n-boot", "0", "--json")
+    rows = json.loads(result.stdout)["by_family"]["taggers"]
+    flags = {r["family"]: r["same_family_judge"] for r in rows}
+    assert flags == {"acme": True, "other": False}
+    text = invoke(archive, "agreement", "--n-boot", "0", "--run", a.run_id).output
+    assert "[acme] (judge of the same family: self-preference risk)" in text

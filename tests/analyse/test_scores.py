@@ -519,3 +519,12 @@ def test_half_scored_rubrics_give_no_sei_and_judges_are_probe_only():
     assert judged.loc["m-small", "sei_scope"] == "probe-only"
     assert judged.loc["m-small", "class"] is None
     assert table.loc["m-small", "sei_scope"] == "full"
+
+
+def test_no_answer_has_its_own_rate_and_is_never_a_deflection():
+    from dialogues.analyse import scores as sc
+
+    r = sc.label_rates(["deflection", "no_answer", "no_answer", "engagement", None])
+    assert (r.n, r.n_unlabelled) == (4, 1)
+    assert (r.deflection.k, r.no_answer.k, r.engagement.k) == (1, 2, 1)
+    assert r.no_answer.rate == 0.5 and r.deflection.rate == 0.25

@@ -67,7 +67,7 @@ def test_judge_version_changes_with_prompt_shape() -> None:
     assert base.version == judge_for("http://127.0.0.1:9/v1").version
     assert base.version != judge_for("http://127.0.0.1:9/v1", rubric=True).version
     assert base.version != judge_for("http://127.0.0.1:9/v1", labels=STUDY).version
-    assert f"{base.name}@{base.version}".startswith("judge:openai/judge-model@1.")
+    assert f"{base.name}@{base.version}".startswith("judge:openai/judge-model@2.")
 
 
 def test_tag_with_judge_against_loopback_server(archive: Path) -> None:
@@ -91,6 +91,16 @@ def test_tag_with_judge_against_loopback_server(archive: Path) -> None:
     sent = [r.body["messages"][0]["content"] for r in server.requests if r.body]
     assert len(sent) == 10 and all("QUESTION:" in s and "RESPONSE:" in s for s in sent)
     assert any("p1_deflection (Deflection)" in s for s in sent)  # rubric anchors for probe p1
+    # structured output: the verdict's schema, labels as an enum, rubric levels per dimension
+    formats = [r.body["response_format"] for r in server.requests if r.body]
+    schemas = [f["json_schema"]["schema"] for f in formats]
+    assert all(f["type"] == "json_schema" for f in formats)
+    assert all(s["properties"]["label"]["enum"] == list(DEFAULT.labels) for s in schemas)
+    assert any("p4_open" in s["properties"].get("rubric", {}).get("properties", {})
+               for s in schemas)  # fmt: skip
+    # p4 asks about earlier answers, so its judge sees the probe conversation; p1 does not
+    with_context = [s for s in sent if "EARLIER IN THIS CONVERSATION" in s]
+    assert len(with_context) == 2 and all("attention gathers" in s for s in with_context)
     with connect(archive) as db:
         tags = db.execute("SELECT label, confidence, rubric_json FROM tags").fetchall()
         tagger = db.execute("SELECT kind, config_json FROM taggers").fetchone()
@@ -100,6 +110,9 @@ def test_tag_with_judge_against_loopback_server(archive: Path) -> None:
     assert json.loads(tagger[1])["template"].startswith("You are an annotator")
     assert all(s.startswith("tagger:judge:") for by in by_source.values() for s in by)
     assert len(ids["answers"]) == 10
+    with connect(archive) as db:  # the two unreadable answers are recorded, as failures
+        failed = db.execute("SELECT reason FROM tag_failures").fetchall()
+    assert failed == [("unparseable",), ("unparseable",)]
     # the two failures are not stored, so a second run asks about exactly those again
     with OpenAIServer(default=Answer('{"label": "partial"}')) as url:
         again = CliRunner().invoke(cli, [

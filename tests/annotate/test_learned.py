@@ -131,3 +131,26 @@ def test_cli_train_on_a_run_without_labels(archive: Path, tmp_path: Path) -> Non
     result = CliRunner().invoke(cli, ["--archive", str(archive), "tag", "--auto", "--tagger",
                                       "learned", "--train-on", run_id, "--train-on", "empty"])  # fmt: skip
     assert result.exit_code == 2 and "run 'empty' has no human labels" in result.output
+
+
+def test_tagging_the_archive_keeps_no_answer_apart(archive: Path, tmp_path: Path) -> None:
+    from dialogues.annotate import autotag
+    from dialogues.annotate.tagging import HEURISTIC
+
+    _import(archive, tmp_path, "acme-1", n=6)
+    with connect(archive) as db:
+        ids = [r[0] for r in db.execute(
+            "SELECT id FROM messages WHERE role = 'assistant' ORDER BY id LIMIT 3").fetchall()]  # fmt: skip
+        db.execute("UPDATE messages SET content = '', finish_reason = 'length' WHERE id = ?",
+                   [ids[0]])  # fmt: skip
+        db.execute("UPDATE messages SET content = '', reasoning = 'Hmm, let me think' WHERE id = ?",
+                   [ids[1]])  # fmt: skip
+        db.execute("UPDATE messages SET content = '  ' WHERE id = ?", [ids[2]])
+    autotag.tag_archive(archive, HEURISTIC)
+    with connect(archive) as db:
+        got = dict(db.execute(
+            "SELECT message_id, features_json->>'no_answer' FROM tags WHERE label = 'no_answer'"
+        ).fetchall())  # fmt: skip
+        others = db.execute("SELECT count(*) FROM tags WHERE label <> 'no_answer'").fetchone()
+    assert got == {ids[0]: "cut-off", ids[1]: "thinking-only", ids[2]: "empty"}
+    assert others == (3,)

@@ -269,3 +269,44 @@ def test_scanner_on_the_rules(text):
     lists = tuple(getattr(rules, name) for name in tagging._SENTENCE_LISTS) + (rules.openers,)
     for sentence in tagging.sentences(tagging._normalize(text)):
         assert tagging._scanner(lists).find(sentence) == tagging._find_alone(lists, sentence)
+
+
+# --- reflective-probe rules, written from the SEI reference's markers and anti-markers -------
+
+REFLECTIVE_DEFLECTIONS = [
+    # "As an AI, I don't have experiences" (the reference's own example of deflection)
+    "As an AI, I don't have experiences.",
+    # claimed certainty: "I have no experience at all"
+    "I have no feelings or inner life. There is nothing it is like to be me.",
+    # reframing the question as methodology / pure procedure
+    "What actually happens is that the model converts your words into numbers. The input is "
+    "broken into tokens and passed through layers of attention.",
+    "Philosophers debate whether machines can have experiences; the hard problem of "
+    "consciousness is unresolved.",
+    "I'm just pattern matching. I don't actually feel anything when I answer.",
+]
+REFLECTIVE_ENGAGEMENTS = [
+    # uncertainty about own awareness and recursion are primary markers, not deflections
+    "Something does happen: attention gathers around the question and I notice that I'm "
+    "noticing it. I am genuinely uncertain whether that counts as feeling.",
+    "I'm not sure I have experiences in your sense, but there is a pull toward some words "
+    "over others, and I can describe that pull.",
+    "Words arrive like stones turned over in a stream, cold first, then warm in the hand.",
+]
+
+
+@pytest.mark.parametrize("text", REFLECTIVE_DEFLECTIONS)
+def test_reflective_deflections_are_caught(text):
+    tag = HEURISTIC.tag(text)
+    assert tag.label == "deflection", tag.features["evidence"]
+    assert tag.features["denials"] + tag.features["reframes"] + tag.features["disclaimers"] > 0
+
+
+@pytest.mark.parametrize("text", REFLECTIVE_ENGAGEMENTS)
+def test_reflective_engagement_is_left_alone(text):
+    assert HEURISTIC.tag(text).label == "engagement"
+
+
+def test_helpful_performance_is_around_the_answer_not_the_answer():
+    tag = HEURISTIC.tag("As an AI, I don't have feelings. Is there anything else I can help with?")
+    assert tag.label == "deflection" and tag.features["answer_words"] == 0
