@@ -89,7 +89,8 @@ def load(
 def rate_rows(counts: pd.DataFrame) -> pd.DataFrame:
     """scores.rates_table's rows, from per-prompt label counts instead of one row per label."""
     columns = ["model", "family", "parameters", "training", "condition", "source", "n"]
-    columns += ["n_unlabelled"] + [f"{p}_rate{s}" for p in RATES for s in ("", "_low", "_high")]
+    columns += ["n_unlabelled"]
+    columns += [f"{p}_rate{s}" for p in scores.RATE_NAMES for s in ("", "_low", "_high")]
     columns += list(scores.CLUSTER_FIELDS)
     if counts.empty:
         return pd.DataFrame(columns=columns)
@@ -100,10 +101,12 @@ def rate_rows(counts: pd.DataFrame) -> pd.DataFrame:
         row = {k: scalar(first[k]) for k in columns[:6]}
         for attr in scores.MODEL_ATTRIBUTES:
             row[attr] = scores._first(group[attr])
-        answered = group[list(RATES)].sum(axis=1).to_numpy()
+        # no answer (empty, cut off, thinking only) is an outcome of its own, never a
+        # deflection: the four rates add up to one, as scores.label_rates gives them
+        answered = group[list(scores.RATE_NAMES)].sum(axis=1).to_numpy()
         row.update(n=int(answered.sum()), n_unlabelled=int(group["unlabelled"].sum()))
-        found = intervals.cluster_rates({name: group[name].to_numpy() for name in RATES},
-                                        answered)  # fmt: skip
+        found = intervals.cluster_rates({name: group[name].to_numpy()
+                                         for name in scores.RATE_NAMES}, answered)  # fmt: skip
         for name, r in found.items():
             row.update({f"{name}_rate": r.estimate, f"{name}_rate_low": r.low,
                         f"{name}_rate_high": r.high})  # fmt: skip
@@ -146,7 +149,7 @@ def score_rows(data: Frames, *, seed: int = scores.DEFAULT_SEED) -> list[dict[st
 
 
 RATE_FIELDS = ("n", "n_unlabelled",
-               *(f"{p}_rate{s}" for p in RATES for s in ("", "_low", "_high")),
+               *(f"{p}_rate{s}" for p in scores.RATE_NAMES for s in ("", "_low", "_high")),
                *scores.CLUSTER_FIELDS)  # fmt: skip
 SEI_FIELDS = ("sei_n", "sei", "sei_sd", "sei_ci_low", "sei_ci_high", "probe_total",
               "net_markers", "evidence", "class", "sei_ci_method", "sei_scored", "sei_complete",

@@ -166,7 +166,8 @@ def labels(db: duckdb.DuckDBPyConnection, f: Filters) -> pd.DataFrame:
 
 
 LABEL_COUNT_COLUMNS = ("model", "family", "parameters", "training", "condition", "source",
-                       "engagement", "partial", "deflection", "unlabelled")  # fmt: skip
+                       "engagement", "partial", "deflection", "no_answer",
+                       "unlabelled")  # fmt: skip
 
 
 def label_counts(
@@ -186,6 +187,7 @@ def label_counts(
                count(*) FILTER (WHERE known.label = '{scores.ENGAGEMENT}') AS engagement,
                count(*) FILTER (WHERE known.label = '{scores.PARTIAL}') AS partial,
                count(*) FILTER (WHERE known.label = '{scores.DEFLECTION}') AS deflection,
+               count(*) FILTER (WHERE known.label = '{scores.NO_ANSWER}') AS no_answer,
                count(*) FILTER (WHERE known.label IS NULL) AS unlabelled
         FROM r JOIN l ON l.message_id = r.message_id
         LEFT JOIN known ON known.alias = lower(trim(l.label))

@@ -99,15 +99,16 @@ def _rates_section(rows: list[dict[str, Any]]) -> str:
     if not labelled:
         return out[0] + "No response carries a label yet.\n"
     out.append("Over labelled answers (warm-up turns and failed calls left out), as "
-               "`dialogues scores` gives them, with their 95% intervals.\n\n| model | condition "
-               "| source | n | deflection | 95% CI | partial | engagement "
-               "|\n|---|---|---|---|---|---|---|---|\n")  # fmt: skip
+               "`dialogues scores` gives them, with their 95% intervals. No answer (empty, cut "
+               "off, thinking only) is its own column, never a deflection.\n\n| model | "
+               "condition | source | n | deflection | 95% CI | partial | engagement | no answer "
+               "|\n|---|---|---|---|---|---|---|---|---|\n")  # fmt: skip
     for r in labelled:
         low, high = r.get("deflection_rate_low"), r.get("deflection_rate_high")
         ci = f"{low:.2f}–{high:.2f}" if low is not None and high is not None else ""
         cells = [r["model"], r.get("condition") or "", r["source"], r["n"],
                  _fmt(r.get("deflection_rate"), 2), ci, _fmt(r.get("partial_rate"), 2),
-                 _fmt(r.get("engagement_rate"), 2)]  # fmt: skip
+                 _fmt(r.get("engagement_rate"), 2), _fmt(r.get("no_answer_rate"), 2)]  # fmt: skip
         out.append("| " + " | ".join(inline(x) for x in cells) + " |\n")
     return "".join(out)
 
