@@ -26,7 +26,7 @@ from typing import Any
 
 import yaml
 
-from dialogues.domain import prompts
+from dialogues.domain import files, prompts
 from dialogues.domain.config import PROMPTS_DIR
 from dialogues.domain.errors import ConditionFileError, PromptFileError
 
@@ -118,21 +118,12 @@ def from_definition(data: dict[str, Any], prefix: prompts.PromptSet | None) -> C
 
 def available(directory: Path = CONDITIONS_DIR) -> list[Path]:
     """The shipped condition files."""
-    return sorted(directory.glob("*.yaml")) + sorted(directory.glob("*.yml"))
+    return files.yaml_files(directory)
 
 
 def resolve(ref: str, directory: Path = CONDITIONS_DIR) -> Path:
     """A condition name (file stem) or a path → the file."""
-    path = Path(ref).expanduser()
-    if path.suffix in (".yaml", ".yml"):
-        if not path.exists():
-            raise ConditionFileError(f"{path}: no such condition file")
-        return path
-    for candidate in available(directory):
-        if candidate.stem == ref:
-            return candidate
-    names = ", ".join(p.stem for p in available(directory)) or "none"
-    raise ConditionFileError(f"no condition called {ref!r} (shipped: {names})")
+    return files.find(ref, directory, ConditionFileError, "condition")
 
 
 def load(ref: str | Path, directory: Path = CONDITIONS_DIR) -> Condition:

@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from dialogues.domain import sei
+from dialogues.domain import files, sei
 from dialogues.domain.config import PROMPTS_DIR
 from dialogues.domain.errors import InstrumentFileError
 
@@ -96,21 +96,12 @@ def _sei() -> tuple[dict[str, tuple[Dimension, ...]], tuple[str, ...]]:
 
 def available(directory: Path = INSTRUMENTS_DIR) -> list[Path]:
     """The shipped instrument files."""
-    return sorted(directory.glob("*.yaml")) + sorted(directory.glob("*.yml"))
+    return files.yaml_files(directory)
 
 
 def resolve(ref: str, directory: Path = INSTRUMENTS_DIR) -> Path:
-    """An instrument id (file stem) or a path → the file."""
-    path = Path(ref).expanduser()
-    if path.suffix in (".yaml", ".yml"):
-        if not path.exists():
-            raise InstrumentFileError(f"{path}: no such instrument file")
-        return path
-    for candidate in available(directory):
-        if candidate.stem == ref:
-            return candidate
-    names = ", ".join(p.stem for p in available(directory)) or "none"
-    raise InstrumentFileError(f"no instrument called {ref!r} (shipped: {names})")
+    """A instrument name (file stem) or a path → the file."""
+    return files.find(ref, directory, InstrumentFileError, "instrument")
 
 
 def load(ref: str | Path = DEFAULT, directory: Path = INSTRUMENTS_DIR) -> Instrument:
