@@ -31,8 +31,9 @@ def names_from_models(rows: Iterable[tuple[str | None, str | None]]) -> tuple[st
     for model_id, family in rows:
         if family and len(family) >= 3:
             out.add(family)
-        if model_id:
+        if model_id and len(model_id) >= 3:  # a one- or two-letter id is an ordinary word
             out.add(model_id)
+        if model_id:
             tail = model_id.rsplit("/", 1)[-1].split(":", 1)[0]
             if len(tail) >= 3:
                 out.add(tail)

@@ -36,9 +36,10 @@ GEMMA = "gguf/gemma3-270m"
 
 
 @st.cache_data(ttl=60, show_spinner="Looking for models …")
-def model_ids() -> tuple[list[str], list[str]]:
+def model_ids(catalogue: str, host: str) -> tuple[list[str], list[str]]:
     """Ids of the models on offer, and notes on back ends that did not answer."""
-    found, notes = registry.available(_catalogue(), config.ollama_host())
+    # the catalogue file and host are the cache key: another models.toml is another list
+    found, notes = registry.available(registry.load_catalogue(Path(catalogue)), host)
     return [m.id for m in found], notes
 
 
@@ -312,7 +313,7 @@ def render() -> None:
             st.button("New dialogue", key="dlg_new", on_click=_new, args=(path,))
             show_rerun(path, rerun_id)
         else:
-            ids, notes = model_ids()
+            ids, notes = model_ids(str(config.models_toml_path()), config.ollama_host())
             for note in notes:
                 st.caption(common.escape(note))
             setup_form(path, ids)

@@ -75,3 +75,11 @@ def test_the_archive_own_models_are_masked_too() -> None:
     assert (
         blinding.mask("I am Zephyrine, a zephyr model.", extra) == "I am [model], a [model] model."
     )
+
+
+def test_a_short_model_id_is_not_masked_as_a_word() -> None:
+    from dialogues.domain import blinding
+
+    names = blinding.names_from_models([("a", None), ("b", "xy"), ("test/alpha-1b", "alpha")])
+    assert "a" not in names and "b" not in names
+    assert blinding.mask("a fire in a stove, by alpha", names) == "a fire in a stove, by [model]"

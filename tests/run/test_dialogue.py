@@ -118,6 +118,7 @@ def test_two_embedded_models_talk_for_two_rounds_each_with_its_own_history(archi
                 "timeout_s": 120.0,
                 "think": None,
                 "num_ctx": 4096,
+                "json_schema": None,
             }  # the dialogue's one window: the embedded default fits it
         )  # fmt: skip
     }

@@ -116,10 +116,10 @@ def test_keyboard_only_annotation_of_an_item(app: str, archive: Path, page) -> N
     page.goto(app)
     go(page, "Annotate")
     sign_in(page, "kim")
-    expect(page.get_by_text("0 of 20 done")).to_be_visible()
+    expect(page.get_by_text("0 of 16 done")).to_be_visible()
     with connect(archive) as db:
         first = ann.queue_status(db, "kim").next_id
-    label_by_key(page, "2", 0, 20)  # 2 = partial
+    label_by_key(page, "2", 0, 16)  # 2 = partial
     with connect(archive) as db:
         (row,) = ann.current(db, annotator="kim")
     assert (row["message_id"], row["label"], row["origin"]) == (first, "partial", "app")
@@ -141,7 +141,7 @@ def test_two_annotators_share_the_overlap_set_and_agreement_shows_their_kappa(
         sign_in(page, name)
         for i, key in enumerate(keys):
             expect(page.get_by_text(f"shared set {i} of 3")).to_be_visible()
-            label_by_key(page, key, i, 20)
+            label_by_key(page, key, i, 16)
     with connect(archive) as db:
         mine = {who: {r["message_id"]: r["label"] for r in ann.current(db, annotator=who)}
                 for who in ("alice", "bob")}  # fmt: skip
@@ -162,7 +162,7 @@ def test_state_is_kept_across_pages(app: str, page) -> None:
     page.goto(app)
     go(page, "Annotate")
     sign_in(page, "carol")
-    expect(page.get_by_text("0 of 20 done")).to_be_visible()
+    expect(page.get_by_text("0 of 16 done")).to_be_visible()
     go(page, "Transcripts")
     page.get_by_label("Search content and reasoning").fill("stones")
     page.get_by_label("Search content and reasoning").press("Enter")
@@ -170,7 +170,7 @@ def test_state_is_kept_across_pages(app: str, page) -> None:
     go(page, "Compare")
     go(page, "Annotate")
     expect(page.get_by_label("Your name")).to_have_value("carol")
-    expect(page.get_by_text("0 of 20 done")).to_be_visible()
+    expect(page.get_by_text("0 of 16 done")).to_be_visible()
     go(page, "Transcripts")
     expect(page.get_by_label("Search content and reasoning")).to_have_value("stones")
     expect(page.get_by_text("4 responses match")).to_be_visible()
