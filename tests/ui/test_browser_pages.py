@@ -123,6 +123,7 @@ def test_keyboard_only_annotation_of_an_item(app: str, archive: Path, page) -> N
     with connect(archive) as db:
         (row,) = ann.current(db, annotator="kim")
     assert (row["message_id"], row["label"], row["origin"]) == (first, "partial", "app")
+    settled(page)  # the save's rerun has drawn the next item, so the key reaches the page
     page.keyboard.press("p")  # back to the judgement just made
     expect(page.get_by_text("Your judgement 1 of 1")).to_be_visible()
 
