@@ -24,8 +24,6 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from dialogues.domain import files, prompts
 from dialogues.domain.config import PROMPTS_DIR
 from dialogues.domain.errors import ConditionFileError, PromptFileError
@@ -148,15 +146,7 @@ def load(ref: str | Path, directory: Path = CONDITIONS_DIR) -> Condition:
 
 
 def _read(path: Path) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConditionFileError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConditionFileError(f"{path}: cannot be read ({exc})") from exc
-    if not isinstance(data, dict):
-        raise ConditionFileError(f"{path}: expected a mapping with at least 'id'")
-    return data
+    return files.read_mapping(path, ConditionFileError, "at least 'id'")
 
 
 def _text(data: dict[str, Any], key: str, where: str) -> str | None:

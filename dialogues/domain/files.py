@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 
 def yaml_files(directory: Path) -> list[Path]:
@@ -22,3 +25,16 @@ def find(ref: str, directory: Path, error: type[Exception], what: str) -> Path:
             return candidate
     names = ", ".join(p.stem for p in yaml_files(directory)) or "none"
     raise error(f"no {what} called {ref!r} (shipped: {names})")
+
+
+def read_mapping(path: Path, error: type[Exception], expected: str) -> dict[str, Any]:
+    """A YAML file's top-level mapping; `error` names the file and what is wrong with it."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise error(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise error(f"{path}: cannot be read ({exc})") from exc
+    if not isinstance(data, dict):
+        raise error(f"{path}: expected a mapping with {expected}")
+    return data

@@ -22,8 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from dialogues.domain import files, sei
 from dialogues.domain.config import PROMPTS_DIR
 from dialogues.domain.errors import InstrumentFileError
@@ -147,15 +145,7 @@ def load(ref: str | Path = DEFAULT, directory: Path = INSTRUMENTS_DIR) -> Instru
 
 
 def _read(path: Path) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise InstrumentFileError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InstrumentFileError(f"{path}: cannot be read ({exc})") from exc
-    if not isinstance(data, dict):
-        raise InstrumentFileError(f"{path}: expected a mapping with id, version and dimensions")
-    return data
+    return files.read_mapping(path, InstrumentFileError, "id, version and dimensions")
 
 
 def _per_prompt(value: Any, levels: int, where: str) -> dict[str, tuple[Dimension, ...]]:
