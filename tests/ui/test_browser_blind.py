@@ -3,58 +3,25 @@
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.request import urlopen
 
 import pytest
 from blind_seed import LEAKS, PROBE, SELF_NAMES, seed
+from conftest import streamlit_server
 
 pytestmark = pytest.mark.browser
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = ROOT / "dialogues" / "ui" / "annotate_page.py"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def served(archive: Path, tmp_path: Path) -> Iterator[str]:
     """The Annotate page served by a real Streamlit server over one warm conversation."""
     seed(archive, tmp_path)
-    port = free_port()
     env = dict(os.environ, DIALOGUES_ARCHIVE=str(archive))
-    log = (tmp_path / "streamlit.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(PAGE), "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true",
-         "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError((tmp_path / "streamlit.log").read_text()) from None
-                time.sleep(0.2)
+    with streamlit_server(PAGE, env, tmp_path / "streamlit.log") as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(20)
-        log.close()
 
 
 def test_blind_page_shows_the_probe_only_and_masks_self_names(served: str, page) -> None:
