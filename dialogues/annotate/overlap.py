@@ -73,7 +73,14 @@ def shared_sql(found: Design | None, target: str) -> tuple[str, list[Any]]:
     if found is None or found.size == 0:
         return "SELECT NULL::TEXT AS id WHERE FALSE", []
     text = "m.content" if target == "answer" else "m.reasoning"
-    where = ["m.role = 'assistant'", "m.error IS NULL", f"trim(coalesce({text}, '')) <> ''"]
+    where = [
+        "m.role = 'assistant'",
+        "m.error IS NULL",
+        f"trim(coalesce({text}, '')) <> ''",
+        # a warm-up reply is never in a blind queue (it would tell the condition), so a shared
+        # item drawn from the warm-up turns could never be reached by anyone
+        "coalesce(m.phase, '') <> 'warmup'",
+    ]
     params: list[Any] = []
     if found.set_ids:
         where.append(is_in("c.set_id", found.set_ids, params))

@@ -57,6 +57,19 @@ def test_without_a_design_queues_are_shuffled_apart_as_before(archive: Path) -> 
     assert cov.pairs[("alice", "bob")] == len(set(alice) & set(bob))
 
 
+def test_the_shared_set_never_holds_a_warm_up_reply_whatever_the_seed(archive: Path) -> None:
+    # A warm-up reply is never served blind (it would tell the condition); drawn into the shared
+    # set it could never be reached, and the set's first items would differ between annotators.
+    # The design seed is random, so this tries many seeds rather than hoping one hits.
+    ids = seed(archive)
+    assert ids["warmup"]
+    with transaction(archive) as db:
+        for _ in range(40):
+            db.execute("DELETE FROM overlap_designs")
+            overlap.set_design(db, 12)
+            assert not set(overlap.shared_ids(db)) & set(ids["warmup"])
+
+
 def test_growing_the_set_keeps_the_items_already_shared(archive: Path) -> None:
     seed(archive)
     with transaction(archive) as db:
