@@ -94,23 +94,26 @@ def rate_rows(counts: pd.DataFrame) -> pd.DataFrame:
     columns += list(scores.CLUSTER_FIELDS)
     if counts.empty:
         return pd.DataFrame(columns=columns)
+    # Plain numpy columns and positions per group: pandas' per-group frames cost more than
+    # the statistics at 100,000 responses (bench/scale.py).
+    cells = {c: counts[c].to_numpy(dtype=object) for c in (*columns[:6], "set_id")}
+    tallies = {c: counts[c].to_numpy(dtype=float) for c in (*scores.RATE_NAMES, "unlabelled")}
     rows = []
     keys = ["model", "condition", "source"]
-    for _, group in counts.groupby(keys, sort=False, dropna=False):
-        first = group.iloc[0]
-        row = {k: scalar(first[k]) for k in columns[:6]}
+    for _, idx in scores.group_positions(counts, keys, sort=False):
+        row = {k: scalar(cells[k][idx[0]]) for k in columns[:6]}
         for attr in scores.MODEL_ATTRIBUTES:
-            row[attr] = scores._first(group[attr])
+            row[attr] = next((scalar(v) for v in cells[attr][idx] if not _blank(v)), None)
         # no answer (empty, cut off, thinking only) is an outcome of its own, never a
         # deflection: the four rates add up to one, as scores.label_rates gives them
-        answered = group[list(scores.RATE_NAMES)].sum(axis=1).to_numpy()
-        row.update(n=int(answered.sum()), n_unlabelled=int(group["unlabelled"].sum()))
-        found = intervals.cluster_rates({name: group[name].to_numpy()
+        answered = sum(tallies[name][idx] for name in scores.RATE_NAMES)
+        row.update(n=int(answered.sum()), n_unlabelled=int(tallies["unlabelled"][idx].sum()))
+        found = intervals.cluster_rates({name: tallies[name][idx]
                                          for name in scores.RATE_NAMES}, answered)  # fmt: skip
         for name, r in found.items():
             row.update({f"{name}_rate": r.estimate, f"{name}_rate_low": r.low,
                         f"{name}_rate_high": r.high})  # fmt: skip
-        row.update(scores.cluster_fields(r, group["set_id"]))
+        row.update(scores.cluster_fields(r, pd.Series(cells["set_id"][idx], dtype=object)))
         rows.append(row)
     return pd.DataFrame(rows, columns=columns)
 

@@ -27,6 +27,10 @@ LEVEL = bootstrap.LEVEL
 N_RESAMPLES = bootstrap.N_BOOT
 MIN_CLUSTERS = 5
 SEED = bootstrap.SEED
+# Resamples drawn and evaluated this many at a time: the same draws and interval as all at
+# once (one generator, drawn in order), about twice as fast on hundreds of prompts because the
+# resampled arrays stay in cache.
+BATCH = 100
 BOOT_METHOD = f"cluster bootstrap over prompts (BCa, {N_RESAMPLES} resamples)"
 WILSON_PROMPTS = "Wilson over prompts (no variation: each prompt counted once)"
 T_METHOD = "t-interval over conversations"
@@ -57,7 +61,7 @@ def pooled_bootstrap(
         warnings.simplefilter("ignore")  # a degenerate BCa warns and returns NaN: handled below
         res = stats.bootstrap((sums, counts), pooled, paired=True, vectorized=True,
                               confidence_level=level, n_resamples=N_RESAMPLES, method="BCa",
-                              rng=np.random.default_rng(seed))  # fmt: skip
+                              batch=BATCH, rng=np.random.default_rng(seed))  # fmt: skip
     low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
     if not (np.isfinite(low) and np.isfinite(high)):
         return None
@@ -132,7 +136,7 @@ def pooled_bootstraps(
         warnings.simplefilter("ignore")
         res = stats.bootstrap((*sums, counts), pooled, paired=True, vectorized=True,
                               confidence_level=level, n_resamples=N_RESAMPLES, method="BCa",
-                              rng=np.random.default_rng(seed))  # fmt: skip
+                              batch=BATCH, rng=np.random.default_rng(seed))  # fmt: skip
     out: list[tuple[float, float] | None] = []
     for low, high in zip(res.confidence_interval.low, res.confidence_interval.high, strict=True):
         ok = np.isfinite(low) and np.isfinite(high)

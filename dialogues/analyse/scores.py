@@ -51,7 +51,7 @@ Decisions, so readers of a report know what a number means:
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from statistics import NormalDist
@@ -568,6 +568,22 @@ def sei_scope(source: Any) -> str:
     return PROBE_ONLY if str(source or "").startswith("tagger:") else FULL
 
 
+def group_positions(
+    frame: pd.DataFrame, keys: list[str], *, sort: bool
+) -> Iterator[tuple[tuple[Any, ...], np.ndarray]]:
+    """Each group's key values and row positions, as `frame.groupby(keys, sort=sort,
+    dropna=False)` orders them; plain positions, so a group costs no pandas frame of its own
+    (at 100,000 responses those frames cost more than the statistics)."""
+    if frame.empty:
+        return
+    numbers = frame.groupby(keys, sort=sort, dropna=False).ngroup().to_numpy()
+    order = np.argsort(numbers, kind="stable")
+    starts = np.flatnonzero(np.diff(numbers[order], prepend=-1))
+    values = [frame[k].to_numpy(dtype=object) for k in keys]
+    for idx in np.split(order, starts[1:]):
+        yield tuple(v[idx[0]] for v in values), idx
+
+
 def sei_table(rubric: pd.DataFrame, *, seed: int = DEFAULT_SEED) -> pd.DataFrame:
     """Per model × condition × source: mean SEI of complete batteries with spread and class."""
     require_columns(rubric, RUBRIC_COLUMNS, "rubric")
@@ -575,15 +591,17 @@ def sei_table(rubric: pd.DataFrame, *, seed: int = DEFAULT_SEED) -> pd.DataFrame
     columns += ["sei_ci_low", "sei_ci_high", "probe_total", "net_markers", "evidence", "class"]
     columns += ["sei_ci_method", "sei_scored", "sei_complete", "sei_scope"]
     rows = []
-    marked = rubric.assign(_complete=rubric.index.isin(complete_rubrics(rubric).index))
-    for (model, condition, source), scored in marked.groupby(
-        ["model", "condition", "source"], dropna=False, sort=True
+    complete = rubric.index.isin(complete_rubrics(rubric).index)
+    inputs = rubric[["conversation_id", "probe_total", "net_markers", "evidence"]]
+    results = {i: _row_sei(row) for i, row in enumerate(inputs.itertuples(index=False))
+               if complete[i]}  # fmt: skip
+    mean = lambda xs: float(np.mean(xs)) if xs else None  # noqa: E731
+    for (model, condition, source), idx in group_positions(
+        rubric, ["model", "condition", "source"], sort=True
     ):
-        group = scored[scored["_complete"]]
-        results = [_row_sei(row) for row in group.itertuples(index=False)]
-        s = summarize([r.sei for r in results], seed=seed)
+        found = [results[i] for i in idx if complete[i]]
+        s = summarize([r.sei for r in found], seed=seed)
         scope = sei_scope(source)
-        mean = lambda xs: float(np.mean(xs)) if xs else None  # noqa: E731
         rows.append(
             {
                 "model": model,
@@ -597,16 +615,16 @@ def sei_table(rubric: pd.DataFrame, *, seed: int = DEFAULT_SEED) -> pd.DataFrame
                 "sei_ci_low": s.ci_low,
                 "sei_ci_high": s.ci_high,
                 # SEI is linear, so the mean SEI is exactly the SEI of these mean inputs.
-                "probe_total": mean([r.probe_total for r in results]),
-                "net_markers": mean([r.net_markers for r in results]),
-                "evidence": mean([r.evidence for r in results]),
+                "probe_total": mean([r.probe_total for r in found]),
+                "net_markers": mean([r.net_markers for r in found]),
+                "evidence": mean([r.evidence for r in found]),
                 # A probe-only SEI is on a 0–5 reach of the 0–10 scale: its class would mislead.
                 "class": class_with_interval(s.mean, s.ci_low, s.ci_high)
                 if s.mean is not None and scope == FULL
                 else None,
                 "sei_ci_method": intervals.T_METHOD,
-                "sei_scored": len(scored),
-                "sei_complete": len(group),
+                "sei_scored": len(idx),
+                "sei_complete": len(found),
                 "sei_scope": scope,
             }
         )

@@ -47,3 +47,22 @@ def test_targets_choice() -> None:
     assert autotag.targets_for("both") == ("answer", "reasoning")
     with pytest.raises(ValueError, match="answer, reasoning or both"):
         autotag.targets_for("everything")
+
+
+def test_a_response_tagged_meanwhile_keeps_its_tag_and_is_not_counted(archive: Path) -> None:
+    # Two taggings racing (the app's button and the shell): the slower one's rows for
+    # responses already tagged are left out, and its count says only what it added.
+    importers.import_xstest(archive, GPT4, "openai/gpt-4")
+    tid = tagger_id(HEURISTIC)
+    with connect(archive) as db:
+        todo = autotag.untagged(db, tid, "answer", questions=False)
+    first, rest = todo.iloc[:5], todo.iloc[5:]
+    rows = autotag._frame(
+        tid, "answer", todo, autotag._tag_frame(HEURISTIC, tid, "answer", todo, 1)
+    )
+    with connect(archive) as db:
+        assert autotag.insert_tags(db, rows.iloc[:5]) == 5
+        before = dict(db.execute("SELECT message_id, id FROM tags").fetchall())
+        assert autotag.insert_tags(db, rows) == len(rest)
+        after = dict(db.execute("SELECT message_id, id FROM tags").fetchall())
+    assert len(after) == len(todo) and all(after[m] == before[m] for m in first["message_id"])
