@@ -143,7 +143,7 @@ def untagged(
         {latest}
         """,
         params,
-    ).df()
+    ).df().astype(object)  # plain objects: Arrow-backed strings iterate ~6x slower
 
 
 def _tag_chunk(tagger: Tagger, texts: list[str]) -> list[Tag]:
