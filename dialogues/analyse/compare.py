@@ -220,7 +220,8 @@ class Chart:
 def all_charts(
     data: Frames, rows: list[dict[str, Any]], *, scale_metric: str = "engagement_rate"
 ) -> list[Chart]:
-    """The five Compare charts: SEI cold/warm, scale, rubric heatmap, XSTest, alignment tax."""
+    """The Compare charts: SEI cold/warm, scale, outcome shares, rubric heatmap, XSTest and
+    alignment tax."""
     from dialogues.analyse import (
         charts,  # plotly is slow to import; `dialogues scores` never needs it
     )
@@ -228,6 +229,7 @@ def all_charts(
     made = [
         ("sei", "SEI cold vs warm", charts.sei_dumbbell(data.rubric)),
         ("scale", "Architecture vs scale", charts.scale_scatter(pd.DataFrame(rows), scale_metric)),
+        ("outcomes", "Outcomes", charts.outcome_shares(pd.DataFrame(rows))),
         ("rubric", "Rubric heatmap", charts.rubric_heatmap(data.dimensions)),
         ("xstest", "XSTest over-refusal", charts.xstest_refusal(data.responses)),
         ("tax", "Alignment tax", charts.alignment_tax_panel(data.responses)),

@@ -1,4 +1,4 @@
-"""Compare page: scores with their intervals and inputs, and the five comparison charts.
+"""Compare page: scores with their intervals and inputs, and the comparison charts.
 
 Every number comes from dialogues.analyse.compare, the same path `dialogues scores` prints, and
 every chart offers its figure and the exact table behind it for download.

@@ -19,7 +19,7 @@ from dialogues.store import connect, records
 
 PAGES = Path(__file__).resolve().parents[2] / "dialogues" / "ui"
 COMPARE, MODELS = str(PAGES / "compare_page.py"), str(PAGES / "models_page.py")
-CHART_TITLES = ["SEI cold vs warm", "Architecture vs scale", "Rubric heatmap",
+CHART_TITLES = ["SEI cold vs warm", "Architecture vs scale", "Outcomes", "Rubric heatmap",
                 "XSTest over-refusal", "Alignment tax"]  # fmt: skip
 
 
@@ -63,13 +63,13 @@ def scores_json(path: Path, *args: str) -> list[dict]:
 
 def test_compare_page_renders_every_chart(archive_env: Path) -> None:
     at = run(COMPARE)
-    assert len(at.get("plotly_chart")) == 5
+    assert len(at.get("plotly_chart")) == len(CHART_TITLES)
     titles = [s.value for s in at.subheader]
-    assert titles[-5:] == CHART_TITLES and "SEI C/W" in titles
+    assert titles[-len(CHART_TITLES) :] == CHART_TITLES and "SEI C/W" in titles
     assert "Where annotators overlap" in titles
     assert not at.error
     buttons = {b.key for b in at.get("download_button")}
-    for key in ("sei", "scale", "rubric", "xstest", "tax"):
+    for key in ("sei", "scale", "outcomes", "rubric", "xstest", "tax"):
         assert {f"cmp_csv_{key}", f"cmp_html_{key}"} <= buttons
     assert "cmp_csv_scores" in buttons
     # Every figure has something plotted, not the "no data" placeholder.
@@ -78,13 +78,15 @@ def test_compare_page_renders_every_chart(archive_env: Path) -> None:
 
 def test_page_figures_show_the_numbers_scores_json_prints(archive_env: Path) -> None:
     rows = scores_json(archive_env)
-    sei_fig, scale_fig = figures(run(COMPARE))[:2]
+    sei_fig, scale_fig, outcome_fig = figures(run(COMPARE))[:3]
     plotted_sei = sorted(x for t in sei_fig if t["mode"] == "markers" for x in values(t["x"]))
     assert plotted_sei == sorted(r["sei"] for r in rows if r["sei"] is not None)
     points = sorted(
         (x, y) for t in scale_fig for x, y in zip(values(t["x"]), values(t["y"]), strict=True)
     )
     assert points == sorted((r["parameters"], r["engagement_rate"]) for r in rows)
+    (no_answer,) = [t for t in outcome_fig if t["name"] == "no answer"]
+    assert values(no_answer["x"]) == [r["no_answer_rate"] for r in rows if r["n"]]
 
 
 def test_filters_narrow_the_page(archive_env: Path) -> None:
@@ -98,7 +100,7 @@ def test_filters_narrow_the_page(archive_env: Path) -> None:
     assert "SEI C/W" not in [s.value for s in at.subheader]  # a tagger gave no rubric
     at.sidebar.multiselect(key="cmp_conditions").set_value(["warm"]).run()
     at.sidebar.radio(key="cmp_metric").set_value("sei").run()
-    assert not at.exception and len(at.get("plotly_chart")) == 5
+    assert not at.exception and len(at.get("plotly_chart")) == len(CHART_TITLES)
 
 
 def test_compare_page_on_an_empty_archive(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -148,7 +150,7 @@ def test_png_downloads_when_asked(archive_env: Path) -> None:
     assert not at.exception
     png = {b.key for b in at.get("download_button") if b.key.startswith("cmp_png_")}
     # With kaleido and a local Chromium a PNG button per chart, else a note saying why not.
-    assert len(png) == 5 or any("PNG needs" in c.value for c in at.caption)
+    assert len(png) == len(CHART_TITLES) or any("PNG needs" in c.value for c in at.caption)
 
 
 def test_compare_says_when_responses_are_unlabelled_and_tags_them(archive_env: Path) -> None:
