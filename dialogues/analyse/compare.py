@@ -271,7 +271,7 @@ def scores_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
     for r in rows:
         row = {k: r.get(k) for k in ("model", "family", "parameters", "training", "condition",
                                      "source", "n", "n_unlabelled")}  # fmt: skip
-        for name in RATES:
+        for name in scores.RATE_NAMES:  # no answer beside the three labels: the four add to one
             row[name] = interval_text(
                 r.get(f"{name}_rate"), r.get(f"{name}_rate_low"), r.get(f"{name}_rate_high")
             )

@@ -177,6 +177,7 @@ def test_scores_table_shows_intervals_and_inputs(seeded: Path) -> None:
     rows = compare.archive_scores(seeded, Filters(sources=(ALICE,)))
     table = compare.scores_table(rows).set_index("condition")
     assert table.loc["cold", "deflection"] == "0.38"  # four prompts: no interval
+    assert table.loc["cold", "no_answer"] == "0.00"
     assert table.loc["cold", "SEI"] == "2.47 [0.00, 10.00]"
     assert table.loc["cold", "probe_total"] == 11.0
     inputs = compare.sei_inputs(rows)
