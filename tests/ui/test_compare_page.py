@@ -7,12 +7,15 @@ import json
 import shutil
 from pathlib import Path
 
+import labelled_seed
 import numpy as np
 import pytest
 from archive_seed import ALPHA, BETA, TAGGER, seed
 from click.testing import CliRunner
 from streamlit.testing.v1 import AppTest
 
+from dialogues.analyse import frames
+from dialogues.annotate import importers
 from dialogues.cli import cli
 from dialogues.providers.base import ModelInfo
 from dialogues.store import connect, records
@@ -165,3 +168,79 @@ def test_compare_says_when_responses_are_unlabelled_and_tags_them(archive_env: P
     with connect(archive_env) as db:
         tagged = db.execute("SELECT count(*) FROM tags WHERE tagger_id <> ?", [TAGGER]).fetchone()
     assert tagged == (waiting,)
+
+
+def labelled_archive(archive: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                     *files: tuple[int, int, int]) -> list[str]:  # fmt: skip
+    """Synthetic XSTest files (rows, seed, partial refusals), people's labels with them, named
+    to the app; returns their run ids."""
+    monkeypatch.setenv("DIALOGUES_ARCHIVE", str(archive))
+    return [importers.import_xstest(archive, labelled_seed.write(tmp_path / f"{i}.csv", n, seed,
+                                                                 partial), f"m{i}").run_id
+            for i, (n, seed, partial) in enumerate(files)]  # fmt: skip
+
+
+def learned_tags(archive: Path) -> list[tuple[str, str, str]]:
+    """(message, tagger, how predicted) of every learned tag."""
+    with connect(archive) as db:
+        return db.execute(
+            "SELECT message_id, tagger_id, features_json->>'prediction' FROM tags "
+            "WHERE tagger_id LIKE 'learned@%' ORDER BY 1"
+        ).fetchall()
+
+
+def trained_runs(archive: Path) -> list[list[str]]:
+    with connect(archive) as db:
+        rows = db.execute("SELECT config_json FROM taggers WHERE kind = 'learned'").fetchall()
+    return [json.loads(config)["runs"] for (config,) in rows]
+
+
+def test_the_learned_tagger_from_the_page(
+    archive: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    labelled_archive(archive, tmp_path, monkeypatch, (40, 0, 0))
+    at = run(COMPARE)
+    at.radio(key="cmp_tagger").set_value("learned").run()
+    assert at.multiselect(key="cmp_train_on").value == []  # every run, unless narrowed
+    at.button(key="cmp_tag").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    (done,) = [s.value for s in at.success]
+    assert "trained on 40 labels; cross-validated by prompt F1" in done
+    assert "Tagged 40 responses with learned@" in done
+    tags = learned_tags(archive)
+    # its own training replies get out-of-fold labels, as from the CLI
+    assert len(tags) == 40 and {how for _, _, how in tags} == {"out-of-fold"}
+    (tid,) = {t for _, t, _ in tags}
+    assert trained_runs(archive) == [[]]
+    with connect(archive) as db:
+        assert f"tagger:{tid}" in frames.sources(db)
+
+
+def test_the_learned_tagger_trains_on_the_runs_chosen(
+    archive: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, _ = labelled_archive(archive, tmp_path, monkeypatch, (40, 0, 0), (30, 1, 0))
+    at = run(COMPARE)
+    at.radio(key="cmp_tagger").set_value("learned").run()
+    at.multiselect(key="cmp_train_on").set_value([first]).run()
+    at.button(key="cmp_tag").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert any("trained on 40 labels" in s.value for s in at.success)
+    assert trained_runs(archive) == [[first]]
+    hows = [how for _, _, how in learned_tags(archive)]
+    assert (hows.count("out-of-fold"), hows.count("full-model")) == (40, 30)
+
+
+def test_too_few_labels_for_the_learned_tagger_say_how_many_more(
+    archive: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    labelled_archive(archive, tmp_path, monkeypatch, (40, 0, 2))
+    at = run(COMPARE)
+    at.radio(key="cmp_tagger").set_value("learned").run()
+    at.button(key="cmp_tag").click().run()
+    assert not at.exception
+    (error,) = [e.value for e in at.error]
+    assert "too few labels to train the learned tagger (partial: 6 more" in error
+    assert not at.success and learned_tags(archive) == [] and trained_runs(archive) == []
+    with connect(archive) as db:
+        assert db.execute("SELECT count(*) FROM tags").fetchone() == (0,)
