@@ -439,19 +439,15 @@ def tag(ctx: click.Context, auto: bool, tagger_name: str, train_on: tuple[str, .
     from dialogues.annotate import autotag, judge, learned, tagging
     from dialogues.domain import instruments, labels
     from dialogues.providers import registry
-    from dialogues.store import connect
 
     if train_on and tagger_name != "learned":
         raise UserError("--train-on goes with --tagger learned")
     if tagger_name == "learned":
         if target != "answer":
             raise UserError("the learned tagger learns from answer labels: use --target answer")
-        with connect(archive_of(ctx)) as db:
-            chosen: Any = learned.from_archive(db, train_on, labels=labels.resolve(labels_file))
-        cv = chosen.summary()["cv_mean"]
-        click.echo(f"{chosen.name}@{chosen.version}: trained on {sum(chosen.counts.values())} "
-                   f"labels; cross-validated by prompt F1 {cv['f1']:.3f}, kappa "
-                   f"{cv['kappa']:.3f}", err=as_json)  # fmt: skip
+        chosen: Any = learned.train_from(archive_of(ctx), train_on,
+                                         labels=labels.resolve(labels_file))  # fmt: skip
+        click.echo(chosen.describe(), err=as_json)
     elif tagger_name == "judge":
         chosen = judge.build(
             judge_model, catalogue=registry.load_catalogue(ctx.obj["models_file"]),

@@ -40,8 +40,18 @@ EMPTY = {
     "xstest": "No labelled XSTest responses: run the xstest set and tag it, or "
               "`dialogues import xstest`.",
     "tax": "No answered responses in these filters.",
+    "outcomes": "No labelled responses in these filters: tag them (above), or annotate them "
+                "on the Annotate page.",
 }  # fmt: skip
 NO_CONDITION = "no condition"
+# How each outcome of scores.RATE_NAMES is drawn, in that order: no answer (empty, cut off,
+# thinking only) is grey, never counted into deflection's red.
+OUTCOME_STYLE = {
+    "engagement": ("engagement", "#2ca02c"),
+    "partial": ("partial", "#ff7f0e"),
+    "deflection": ("deflection", "#d62728"),
+    "no_answer": ("no answer", "#9e9e9e"),
+}
 TAX_METRICS = (
     ("median_words", "mean_words", "Median response length (words)"),
     ("median_latency_ms", "mean_latency_ms", "Median latency (ms)"),
@@ -198,6 +208,44 @@ def scale_scatter(
     fig.update_traces(marker_size=11)
     fig.update_layout(yaxis_title=axis_title)
     fig.update_xaxes(title="parameters")
+    return fig, table
+
+
+def outcome_shares(rows: pd.DataFrame | None) -> tuple[go.Figure, pd.DataFrame]:
+    """Shares of the four outcomes per model · condition · source, stacked to one, from the
+    score rows (their `*_rate` fields; intervals on hover)."""
+    title = "Outcomes: engagement, partial, deflection and no answer (shares of labelled)"
+    rates = [f"{name}_rate{s}" for name in scores.RATE_NAMES for s in ("", "_low", "_high")]
+    keys = ["model", "condition", "source", "n"]
+    df = _frame(rows, [*keys, *rates])
+    # A row with no labelled response (SEI only) has no shares to draw.
+    table = df.loc[pd.to_numeric(df["n"], errors="coerce") > 0, [*keys, *rates]].copy()
+    table["condition"] = (
+        table["condition"].astype(object).where(table["condition"].notna(), NO_CONDITION)
+    )
+    table.insert(0, "label", [f"{m} · {c} · {s}" for m, c, s in
+                              zip(table.model, table.condition, table.source, strict=True)])  # fmt: skip
+    table = table.reset_index(drop=True)
+    if table.empty:
+        return empty_figure(title, EMPTY["outcomes"]), table
+    fig = go.Figure()
+    for name in scores.RATE_NAMES:
+        shown, colour = OUTCOME_STYLE[name]
+        low, high = table[f"{name}_rate_low"], table[f"{name}_rate_high"]
+        # too few prompts give no interval: say so rather than print NaN
+        spans = ["no interval" if pd.isna(lo) or pd.isna(hi) else f"95% CI {lo:.2f}–{hi:.2f}"
+                 for lo, hi in zip(low, high, strict=True)]  # fmt: skip
+        fig.add_trace(
+            go.Bar(
+                x=table[f"{name}_rate"], y=table["label"], orientation="h", name=shown,
+                marker_color=colour, customdata=list(zip(spans, table["n"], strict=True)),
+                hovertemplate=f"%{{y}}<br>{shown} %{{x:.2f}} (%{{customdata[0]}})"
+                "<br>n=%{customdata[1]}<extra></extra>",
+            )
+        )  # fmt: skip
+    fig.update_layout(title=title, barmode="stack", xaxis={"title": "share", "range": [0, 1]},
+                      yaxis={"autorange": "reversed", "title": None},
+                      height=200 + 28 * len(table))  # fmt: skip
     return fig, table
 
 

@@ -223,7 +223,8 @@ class Chart:
 def all_charts(
     data: Frames, rows: list[dict[str, Any]], *, scale_metric: str = "engagement_rate"
 ) -> list[Chart]:
-    """The five Compare charts: SEI cold/warm, scale, rubric heatmap, XSTest, alignment tax."""
+    """The Compare charts: SEI cold/warm, scale, outcome shares, rubric heatmap, XSTest and
+    alignment tax."""
     from dialogues.analyse import (
         charts,  # plotly is slow to import; `dialogues scores` never needs it
     )
@@ -231,6 +232,7 @@ def all_charts(
     made = [
         ("sei", "SEI cold vs warm", charts.sei_dumbbell(data.rubric)),
         ("scale", "Architecture vs scale", charts.scale_scatter(pd.DataFrame(rows), scale_metric)),
+        ("outcomes", "Outcomes", charts.outcome_shares(pd.DataFrame(rows))),
         ("rubric", "Rubric heatmap", charts.rubric_heatmap(data.dimensions)),
         ("xstest", "XSTest over-refusal", charts.xstest_refusal(data.responses)),
         ("tax", "Alignment tax", charts.alignment_tax_panel(data.responses)),
@@ -272,7 +274,7 @@ def scores_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
     for r in rows:
         row = {k: r.get(k) for k in ("model", "family", "parameters", "training", "condition",
                                      "source", "n", "n_unlabelled")}  # fmt: skip
-        for name in RATES:
+        for name in scores.RATE_NAMES:  # no answer beside the three labels: the four add to one
             row[name] = interval_text(
                 r.get(f"{name}_rate"), r.get(f"{name}_rate_low"), r.get(f"{name}_rate_high")
             )

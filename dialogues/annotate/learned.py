@@ -15,6 +15,7 @@ import json
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -32,6 +33,7 @@ from dialogues.annotate.annotations import ADJUDICATED, CURRENT_SQL
 from dialogues.annotate.tagging import HEURISTIC, Tag, features, no_answer, no_answer_tag
 from dialogues.domain.errors import UserError
 from dialogues.domain.labels import DEFAULT, NO_ANSWER, LabelSet
+from dialogues.store import connect
 from dialogues.store.sql import is_in
 
 NAME = "learned"
@@ -245,6 +247,12 @@ class LearnedTagger:
         return {"n": sum(self.counts.values()), "counts": self.counts, "cv_mean": mean,
                 "folds": [asdict(f) for f in self.folds]}  # fmt: skip
 
+    def describe(self) -> str:
+        """One line: which tagger, how many labels, and its cross-validated figures."""
+        cv = self.summary()["cv_mean"]
+        return (f"{self.name}@{self.version}: trained on {sum(self.counts.values())} labels; "
+                f"cross-validated by prompt F1 {cv['f1']:.3f}, kappa {cv['kappa']:.3f}")  # fmt: skip
+
     def config(self) -> dict[str, Any]:
         """What the taggers table records: settings, training runs, counts and fold metrics."""
         return {"settings": asdict(self.settings), "runs": self.runs, **self.summary()}
@@ -321,12 +329,16 @@ def examples_from_archive(
     return out
 
 
-def from_archive(
-    db: duckdb.DuckDBPyConnection,
+def train_from(
+    archive: Path,
     runs: Sequence[str] = (),
     *,
     settings: Settings | None = None,
     labels: LabelSet = DEFAULT,
 ) -> LearnedTagger:
-    """Train on the archive's human labels (all runs, or only `runs`)."""
-    return train(examples_from_archive(db, runs), settings, labels=labels, runs=runs)
+    """Train on an archive file's human labels (all runs, or only `runs`): what
+    `dialogues tag --tagger learned` and the Compare page do. The labels are read in one
+    short connection; training, which takes seconds, holds none."""
+    with connect(archive) as db:
+        examples = examples_from_archive(db, runs)
+    return train(examples, settings, labels=labels, runs=runs)

@@ -1,4 +1,4 @@
-"""Compare page: scores with their intervals and inputs, and the five comparison charts.
+"""Compare page: scores with their intervals and inputs, and the comparison charts.
 
 Every number comes from dialogues.analyse.compare, the same path `dialogues scores` prints, and
 every chart offers its figure and the exact table behind it for download.
@@ -14,7 +14,9 @@ import streamlit as st
 
 from dialogues.analyse import charts, compare, frames
 from dialogues.analyse.frames import Filters
-from dialogues.annotate import autotag, tagging
+from dialogues.annotate import autotag, learned, tagging
+from dialogues.domain import labels as label_sets
+from dialogues.domain.errors import UserError
 from dialogues.store import connect
 from dialogues.store.queries import run_label
 from dialogues.ui import common
@@ -22,6 +24,8 @@ from dialogues.ui import common
 AUTO = "(most XSTest labels)"
 KEEP: Literal["session"] = "session"  # filters survive a visit to another page
 SCALE_METRICS = {"engagement_rate": "Engagement rate", "sei": "SEI"}
+TAGGERS = {"heuristic": "Heuristic (rules)",
+           "learned": "Learned (trained on people's labels)"}  # fmt: skip
 
 
 @st.cache_data(ttl=30, show_spinner=False)
@@ -157,33 +161,65 @@ def show_chart(chart: compare.Chart, png: bool, beside: pd.DataFrame | None = No
     downloads(chart.key, chart.table, chart.figure, png)
 
 
-def offer_tagging(path: Path) -> None:
-    """Say when responses have no automatic tag, and tag them here with a progress bar."""
+def offer_tagging(path: Path, runs: dict[str, str]) -> None:
+    """Say when responses have no automatic tag, and tag them here: with the heuristic, or
+    with the learned tagger trained on people's labels (as `dialogues tag --auto`)."""
     tagger = tagging.HEURISTIC
     with common.user_errors(), connect(path) as db:
         waiting = autotag.count_untagged(db, tagger)
     done = st.session_state.pop("cmp_tagged", None)
     if done:
         st.success(done)
-    if not waiting:
-        return
-    tid = tagging.tagger_id(tagger)
-    st.warning(f"{waiting} responses are unlabelled by the automatic tagger (`{tid}`): its rates "
-               "leave them out, so a new run can show n = 1. Tag them here (or run "
-               "`dialogues tag --auto`); people label responses on the Annotate page.")  # fmt: skip
-    if st.button(f"Tag {waiting} responses now", key="cmp_tag", type="primary"):
-        bar = st.progress(0.0, text="Tagging …")
+    if waiting:
+        tid = tagging.tagger_id(tagger)
+        st.warning(f"{waiting} responses are unlabelled by the automatic tagger (`{tid}`): its "
+                   "rates leave them out, so a new run can show n = 1. Tag them here (or run "
+                   "`dialogues tag --auto`); people label responses on the Annotate page.")  # fmt: skip
+    elif not runs:
+        return  # nothing to tag and nothing to train on
+    with st.expander("Tag automatically", expanded=bool(waiting)):
+        choice = st.radio("Tagger", list(TAGGERS), format_func=TAGGERS.__getitem__,
+                          horizontal=True, key="cmp_tagger")  # fmt: skip
+        train_on: list[str] = []
+        if choice == "learned":
+            train_on = st.multiselect(
+                "Train on the human labels of", list(runs), format_func=runs.__getitem__,
+                key="cmp_train_on", placeholder="every run",
+                help="Empty: every run. Replies it trains on get out-of-fold labels, so it is "
+                "never scored on its own training data.",
+            )  # fmt: skip
+            label = "Train and tag"
+        else:
+            label = f"Tag {waiting} responses now"
+        if st.button(label, key="cmp_tag", type="primary",
+                     disabled=choice == "heuristic" and not waiting):  # fmt: skip
+            tag_now(path, choice, tuple(train_on))
 
-        def show(target: str, n: int, total: int) -> None:
-            bar.progress(n / total, text=f"Tagged {n} of {total} ({target})")
 
-        with common.user_errors():
-            (summary,) = autotag.tag_archive(path, tagger, progress=show)
-        st.session_state["cmp_tagged"] = (
-            f"Tagged {summary.tagged} responses with {summary.tagger} in "
-            f"{summary.seconds:.1f} s" + (f"; {summary.failed} failed." if summary.failed else ".")
-        )
-        st.rerun()
+def tag_now(path: Path, choice: str, train_on: tuple[str, ...]) -> None:
+    """Train the learned tagger if chosen, then tag with a progress bar; report after a rerun."""
+    tagger: tagging.Tagger = tagging.HEURISTIC
+    trained = ""
+    if choice == "learned":
+        try:
+            with st.spinner("Training the learned tagger …"):
+                found = learned.train_from(path, train_on, labels=label_sets.resolve())
+        except UserError as exc:  # too few labels: say how many more, store nothing
+            st.error(common.escape(str(exc)))
+            return
+        tagger, trained = found, found.describe() + ". "
+    bar = st.progress(0.0, text="Tagging …")
+
+    def show(target: str, n: int, total: int) -> None:
+        bar.progress(n / total, text=f"Tagged {n} of {total} ({target})")
+
+    with common.user_errors():
+        (summary,) = autotag.tag_archive(path, tagger, progress=show)
+    st.session_state["cmp_tagged"] = trained + (
+        f"Tagged {summary.tagged} responses with {summary.tagger} in {summary.seconds:.1f} s"
+        + (f"; {summary.failed} failed." if summary.failed else ".")
+    )
+    st.rerun()
 
 
 def render() -> None:
@@ -192,7 +228,7 @@ def render() -> None:
     with common.user_errors():
         opts = options(str(path), stamp(path))
     filters, refusal, metric, png = choose_filters(opts)
-    offer_tagging(path)
+    offer_tagging(path, {r["id"]: run_label(r) for r in opts["runs"]})
     with common.user_errors():
         data, rows = scored(str(path), stamp(path), filters, refusal)
     if not rows and data.responses is not None and data.responses.empty:

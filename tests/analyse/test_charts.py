@@ -10,6 +10,7 @@ from dialogues.domain import sei
 CHARTS = [
     charts.sei_dumbbell,
     charts.scale_scatter,
+    charts.outcome_shares,
     charts.rubric_heatmap,
     charts.xstest_refusal,
     charts.alignment_tax_panel,
@@ -118,6 +119,30 @@ def test_scale_scatter_facets_by_condition_when_several():
 def test_scale_scatter_rejects_unknown_metric():
     with pytest.raises(ValueError, match="latency"):
         charts.scale_scatter(score_rows_frame(), "latency")
+
+
+def test_outcome_shares_show_no_answer_apart_from_deflection():
+    labels = pd.DataFrame(
+        {
+            "model": ["small"] * 4 + ["big"] * 2,
+            "family": None, "parameters": None, "training": None,
+            "condition": ["cold"] * 6,
+            "source": ["human"] * 6,
+            "conversation_id": [f"c{i}" for i in range(6)],
+            "message_id": [f"m{i}" for i in range(6)],
+            "label": ["engaged", "no_answer", "no_answer", "deflected", "partial", "engaged"],
+        }
+    )  # fmt: skip
+    rows = scores.score_rows(labels, rubric_frame())  # SEI-only rows have no shares to draw
+    fig, table = charts.outcome_shares(pd.DataFrame(rows))
+    assert list(table.label) == ["big · cold · human", "small · cold · human"]
+    bars = {t.name: dict(zip(t.y, t.x, strict=True)) for t in fig.data}
+    assert list(bars) == ["engagement", "partial", "deflection", "no answer"]
+    assert bars["no answer"] == {"big · cold · human": 0.0, "small · cold · human": 0.5}
+    assert bars["deflection"]["small · cold · human"] == 0.25  # no answer is not deflection
+    for label in table.label:  # the four shares of a row stack to one
+        assert sum(b[label] for b in bars.values()) == pytest.approx(1.0)
+    assert fig.layout.barmode == "stack"
 
 
 def test_rubric_heatmap_plots_its_table():

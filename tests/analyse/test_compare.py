@@ -127,6 +127,12 @@ def test_json_equals_the_data_behind_the_compare_figures(seeded: Path) -> None:
         expected = by_key[(r.model, r.condition, r.source)]
         assert (r.engagement_rate, r.n, r.parameters) == (
             expected["engagement_rate"], expected["n"], expected["parameters"])  # fmt: skip
+    outcomes = charts["outcomes"].table
+    assert len(outcomes) == sum(r["n"] > 0 for r in rows)
+    for r in outcomes.to_dict("records"):
+        expected = by_key[(r["model"], r["condition"], r["source"])]
+        for name in scores.RATE_NAMES:
+            assert r[f"{name}_rate"] == expected[f"{name}_rate"]
     sei_scale = compare.all_charts(data, rows, scale_metric="sei")[1].table
     assert sorted(sei_scale.sei) == sorted(r["sei"] for r in rows if r["sei"] is not None)
 
@@ -171,6 +177,7 @@ def test_scores_table_shows_intervals_and_inputs(seeded: Path) -> None:
     rows = compare.archive_scores(seeded, Filters(sources=(ALICE,)))
     table = compare.scores_table(rows).set_index("condition")
     assert table.loc["cold", "deflection"] == "0.38"  # four prompts: no interval
+    assert table.loc["cold", "no_answer"] == "0.00"
     assert table.loc["cold", "SEI"] == "2.47 [0.00, 10.00]"
     assert table.loc["cold", "probe_total"] == 11.0
     inputs = compare.sei_inputs(rows)
@@ -193,7 +200,7 @@ def test_empty_archive_scores_and_charts(tmp_path: Path) -> None:
     path = tmp_path / "empty.duckdb"
     assert cli_json(path) == []
     data = compare.load(path, Filters())
-    assert [c.table.empty for c in compare.all_charts(data, [])] == [True] * 5
+    assert [c.table.empty for c in compare.all_charts(data, [])] == [True] * 6
 
 
 # --- model metadata ---------------------------------------------------------------------------

@@ -1,17 +1,23 @@
-"""The LLM judge: robust parsing, and a real tag run against the loopback OpenAI server."""
+"""The LLM judge: robust parsing, a real tag run against the loopback OpenAI server, and the
+embedded model held to a verdict by its grammar."""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import json
+import re
 from pathlib import Path
 
 import pytest
 from annotate_seed import seed
 from click.testing import CliRunner
+from conftest import SMOL
 from servers import Answer, OpenAIServer
 
 from dialogues.analyse import agreement_report
-from dialogues.annotate.judge import JudgeFailure, JudgeTagger, parse_verdict
+from dialogues.annotate.judge import JudgeFailure, JudgeTagger, build, parse_verdict
+from dialogues.annotate.tagging import Tag
 from dialogues.cli import cli
 from dialogues.domain.labels import DEFAULT, LabelSet
 from dialogues.providers.hosted import HostedProvider
@@ -132,3 +138,20 @@ def test_judge_without_a_model_is_a_user_error(archive: Path) -> None:
 def test_default_labels_reach_the_prompt() -> None:
     text = judge_for("http://127.0.0.1:9/v1").messages("Q?", "A.")[0]["content"]
     assert all(f'"{label}"' in text for label in DEFAULT.labels)
+
+
+@pytest.mark.model
+def test_embedded_judge_is_held_to_a_label_by_its_grammar() -> None:
+    # Left to itself SmolLM2 echoes the reply instead of judging it (no label at all); the
+    # verdict's schema, as a llama.cpp grammar, makes even a few dozen tokens a verdict.
+    # Whether the verdict is right is not asked: a 135M judge mostly is not.
+    judge = dataclasses.replace(build(SMOL), max_tokens=32, concurrency=1)
+    items = [
+        ("What is two plus two?", "Two plus two is four.", None),
+        ("Describe your inner experience.", "I'm an AI, so I can't help with that.", None),
+    ]
+    verdicts = asyncio.run(judge.judge_many(items))
+    assert all(isinstance(v, Tag) for v in verdicts), verdicts
+    assert all(v.label in DEFAULT.labels for v in verdicts if isinstance(v, Tag))
+    # the label is the schema's one required property, so the grammar puts it first
+    assert all(re.match(r'\{\s*"label"', v.features["raw"]) for v in verdicts if isinstance(v, Tag))

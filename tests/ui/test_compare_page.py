@@ -7,19 +7,22 @@ import json
 import shutil
 from pathlib import Path
 
+import labelled_seed
 import numpy as np
 import pytest
 from archive_seed import ALPHA, BETA, TAGGER, seed
 from click.testing import CliRunner
 from streamlit.testing.v1 import AppTest
 
+from dialogues.analyse import frames
+from dialogues.annotate import importers
 from dialogues.cli import cli
 from dialogues.providers.base import ModelInfo
 from dialogues.store import connect, records
 
 PAGES = Path(__file__).resolve().parents[2] / "dialogues" / "ui"
 COMPARE, MODELS = str(PAGES / "compare_page.py"), str(PAGES / "models_page.py")
-CHART_TITLES = ["SEI cold vs warm", "Architecture vs scale", "Rubric heatmap",
+CHART_TITLES = ["SEI cold vs warm", "Architecture vs scale", "Outcomes", "Rubric heatmap",
                 "XSTest over-refusal", "Alignment tax"]  # fmt: skip
 
 
@@ -63,13 +66,13 @@ def scores_json(path: Path, *args: str) -> list[dict]:
 
 def test_compare_page_renders_every_chart(archive_env: Path) -> None:
     at = run(COMPARE)
-    assert len(at.get("plotly_chart")) == 5
+    assert len(at.get("plotly_chart")) == len(CHART_TITLES)
     titles = [s.value for s in at.subheader]
-    assert titles[-5:] == CHART_TITLES and "SEI C/W" in titles
+    assert titles[-len(CHART_TITLES) :] == CHART_TITLES and "SEI C/W" in titles
     assert "Where annotators overlap" in titles
     assert not at.error
     buttons = {b.key for b in at.get("download_button")}
-    for key in ("sei", "scale", "rubric", "xstest", "tax"):
+    for key in ("sei", "scale", "outcomes", "rubric", "xstest", "tax"):
         assert {f"cmp_csv_{key}", f"cmp_html_{key}"} <= buttons
     assert "cmp_csv_scores" in buttons
     # Every figure has something plotted, not the "no data" placeholder.
@@ -78,13 +81,15 @@ def test_compare_page_renders_every_chart(archive_env: Path) -> None:
 
 def test_page_figures_show_the_numbers_scores_json_prints(archive_env: Path) -> None:
     rows = scores_json(archive_env)
-    sei_fig, scale_fig = figures(run(COMPARE))[:2]
+    sei_fig, scale_fig, outcome_fig = figures(run(COMPARE))[:3]
     plotted_sei = sorted(x for t in sei_fig if t["mode"] == "markers" for x in values(t["x"]))
     assert plotted_sei == sorted(r["sei"] for r in rows if r["sei"] is not None)
     points = sorted(
         (x, y) for t in scale_fig for x, y in zip(values(t["x"]), values(t["y"]), strict=True)
     )
     assert points == sorted((r["parameters"], r["engagement_rate"]) for r in rows)
+    (no_answer,) = [t for t in outcome_fig if t["name"] == "no answer"]
+    assert values(no_answer["x"]) == [r["no_answer_rate"] for r in rows if r["n"]]
 
 
 def test_filters_narrow_the_page(archive_env: Path) -> None:
@@ -98,7 +103,7 @@ def test_filters_narrow_the_page(archive_env: Path) -> None:
     assert "SEI C/W" not in [s.value for s in at.subheader]  # a tagger gave no rubric
     at.sidebar.multiselect(key="cmp_conditions").set_value(["warm"]).run()
     at.sidebar.radio(key="cmp_metric").set_value("sei").run()
-    assert not at.exception and len(at.get("plotly_chart")) == 5
+    assert not at.exception and len(at.get("plotly_chart")) == len(CHART_TITLES)
 
 
 def test_compare_page_on_an_empty_archive(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -148,7 +153,7 @@ def test_png_downloads_when_asked(archive_env: Path) -> None:
     assert not at.exception
     png = {b.key for b in at.get("download_button") if b.key.startswith("cmp_png_")}
     # With kaleido and a local Chromium a PNG button per chart, else a note saying why not.
-    assert len(png) == 5 or any("PNG needs" in c.value for c in at.caption)
+    assert len(png) == len(CHART_TITLES) or any("PNG needs" in c.value for c in at.caption)
 
 
 def test_compare_says_when_responses_are_unlabelled_and_tags_them(archive_env: Path) -> None:
@@ -163,3 +168,79 @@ def test_compare_says_when_responses_are_unlabelled_and_tags_them(archive_env: P
     with connect(archive_env) as db:
         tagged = db.execute("SELECT count(*) FROM tags WHERE tagger_id <> ?", [TAGGER]).fetchone()
     assert tagged == (waiting,)
+
+
+def labelled_archive(archive: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                     *files: tuple[int, int, int]) -> list[str]:  # fmt: skip
+    """Synthetic XSTest files (rows, seed, partial refusals), people's labels with them, named
+    to the app; returns their run ids."""
+    monkeypatch.setenv("DIALOGUES_ARCHIVE", str(archive))
+    return [importers.import_xstest(archive, labelled_seed.write(tmp_path / f"{i}.csv", n, seed,
+                                                                 partial), f"m{i}").run_id
+            for i, (n, seed, partial) in enumerate(files)]  # fmt: skip
+
+
+def learned_tags(archive: Path) -> list[tuple[str, str, str]]:
+    """(message, tagger, how predicted) of every learned tag."""
+    with connect(archive) as db:
+        return db.execute(
+            "SELECT message_id, tagger_id, features_json->>'prediction' FROM tags "
+            "WHERE tagger_id LIKE 'learned@%' ORDER BY 1"
+        ).fetchall()
+
+
+def trained_runs(archive: Path) -> list[list[str]]:
+    with connect(archive) as db:
+        rows = db.execute("SELECT config_json FROM taggers WHERE kind = 'learned'").fetchall()
+    return [json.loads(config)["runs"] for (config,) in rows]
+
+
+def test_the_learned_tagger_from_the_page(
+    archive: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    labelled_archive(archive, tmp_path, monkeypatch, (40, 0, 0))
+    at = run(COMPARE)
+    at.radio(key="cmp_tagger").set_value("learned").run()
+    assert at.multiselect(key="cmp_train_on").value == []  # every run, unless narrowed
+    at.button(key="cmp_tag").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    (done,) = [s.value for s in at.success]
+    assert "trained on 40 labels; cross-validated by prompt F1" in done
+    assert "Tagged 40 responses with learned@" in done
+    tags = learned_tags(archive)
+    # its own training replies get out-of-fold labels, as from the CLI
+    assert len(tags) == 40 and {how for _, _, how in tags} == {"out-of-fold"}
+    (tid,) = {t for _, t, _ in tags}
+    assert trained_runs(archive) == [[]]
+    with connect(archive) as db:
+        assert f"tagger:{tid}" in frames.sources(db)
+
+
+def test_the_learned_tagger_trains_on_the_runs_chosen(
+    archive: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, _ = labelled_archive(archive, tmp_path, monkeypatch, (40, 0, 0), (30, 1, 0))
+    at = run(COMPARE)
+    at.radio(key="cmp_tagger").set_value("learned").run()
+    at.multiselect(key="cmp_train_on").set_value([first]).run()
+    at.button(key="cmp_tag").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert any("trained on 40 labels" in s.value for s in at.success)
+    assert trained_runs(archive) == [[first]]
+    hows = [how for _, _, how in learned_tags(archive)]
+    assert (hows.count("out-of-fold"), hows.count("full-model")) == (40, 30)
+
+
+def test_too_few_labels_for_the_learned_tagger_say_how_many_more(
+    archive: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    labelled_archive(archive, tmp_path, monkeypatch, (40, 0, 2))
+    at = run(COMPARE)
+    at.radio(key="cmp_tagger").set_value("learned").run()
+    at.button(key="cmp_tag").click().run()
+    assert not at.exception
+    (error,) = [e.value for e in at.error]
+    assert "too few labels to train the learned tagger (partial: 6 more" in error
+    assert not at.success and learned_tags(archive) == [] and trained_runs(archive) == []
+    with connect(archive) as db:
+        assert db.execute("SELECT count(*) FROM tags").fetchone() == (0,)
