@@ -27,7 +27,8 @@ from dialogues.store import connect, records
 if TYPE_CHECKING:
     import plotly.graph_objects as go
 
-RATES = ("engagement", "partial", "deflection")
+RATES = scores.RATE_NAMES  # engagement, partial, deflection, no_answer: they add up to one
+_SHORT = {"engagement": "eng", "partial": "part", "deflection": "defl", "no_answer": "none"}
 TRAININGS = ("base", "instruct", "reasoning", "abliterated")
 EDITABLE = ("family", "parameters", "parameter_size", "quantization", "training", "notes")
 MODEL_TABLE_COLUMNS = ("id", "provider", "backend", *EDITABLE, "digest", "context_length",
@@ -193,7 +194,7 @@ def score_lines(rows: list[dict[str, Any]]) -> list[str]:
     lines = []
     for r in rows:
         rates = "  ".join(
-            f"{name[:4]} {interval_text(r[f'{name}_rate'], r[f'{name}_rate_low'], r[f'{name}_rate_high'])}"
+            f"{_SHORT.get(name, name)} {interval_text(r[f'{name}_rate'], r[f'{name}_rate_low'], r[f'{name}_rate_high'])}"
             for name in RATES
         )
         sei = "SEI –"

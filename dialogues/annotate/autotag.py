@@ -133,7 +133,7 @@ def untagged(
             "QUALIFY row_number() OVER (PARTITION BY m.id ORDER BY u.attempt DESC NULLS LAST) = 1"
         )
     where, params = _untagged_where(tid, target, run_id)
-    return db.execute(
+    found = db.execute(
         f"""
         SELECT m.id AS message_id, coalesce({text}, '') AS text, m.phase, m.prompt_key,
                m.reasoning, m.finish_reason {column}
@@ -143,7 +143,8 @@ def untagged(
         {latest}
         """,
         params,
-    ).df().astype(object)  # plain objects: Arrow-backed strings iterate ~6x slower
+    ).df()
+    return found.astype(object)  # plain objects: Arrow-backed strings iterate ~6x slower
 
 
 def _tag_chunk(tagger: Tagger, texts: list[str]) -> list[Tag]:

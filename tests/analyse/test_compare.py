@@ -331,3 +331,11 @@ def test_provider_facts_that_change_are_recorded_unless_set_by_hand(writable: Pa
     # A provider telling nothing new leaves the row alone: updated_at keeps the last change.
     again = report(quantization="Q6_K", digest="sha256:new")
     assert again == model
+
+
+def test_score_lines_print_all_four_rates_no_answer_included() -> None:
+    row = {"model": "m", "condition": "cold", "source": "human:a", "n": 4, "sei": None}
+    for name, value in zip(scores.RATE_NAMES, (0.25, 0.0, 0.25, 0.5), strict=True):
+        row.update({f"{name}_rate": value, f"{name}_rate_low": None, f"{name}_rate_high": None})
+    (line,) = compare.score_lines([row])
+    assert "eng 0.25" in line and "defl 0.25" in line and "none 0.50" in line
