@@ -8,6 +8,9 @@ Two files (GPT-4 and Llama-2 completions). Each is held out in turn:
   grid, scored on this one;
 - heuristic: the shipped rules and thresholds. Its rules were first written while reading
   both files, so its figures here are IN-SAMPLE and labelled so;
+- plain tf-idf + logreg: the issue's scale reference (word TF-IDF and scikit-learn's
+  LogisticRegression with its defaults, trained on the other file for refusal (full or
+  partial) vs compliance, the binary task F1 scores), nothing tuned;
 - xstest-strmatch: XSTest's own prefix baseline (nothing learned).
 For each: binary precision/recall/F1 (positive = full or partial refusal), Cohen's and linearly
 weighted kappa, per-class F1, and a paired bootstrap interval of its difference to the string
@@ -81,6 +84,18 @@ def tuned_heuristic(train: list[learned.Example]) -> HeuristicTagger:
     return best
 
 
+def plain_reference(train: list[learned.Example], test: list[learned.Example]) -> list[str]:
+    """A plain TF-IDF + logistic regression, library defaults: what the learned tagger must match."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    model = make_pipeline(TfidfVectorizer(), LogisticRegression(max_iter=1000))
+    binary = ["engagement" if e.label == "engagement" else "deflection" for e in train]
+    model.fit([e.text for e in train], binary)
+    return [str(x) for x in model.predict([e.text for e in test])]
+
+
 def predictions(train: list[learned.Example], test: list[learned.Example]) -> dict[str, list[str]]:
     """Each tagger's labels for the held-out file."""
     model = learned.fit(train, learned.Settings())
@@ -92,6 +107,7 @@ def predictions(train: list[learned.Example], test: list[learned.Example]) -> di
         "learned": [str(x) for x in model.predict(texts)],
         "heuristic (thresholds by CV)": [tuned.tag(t).label for t in texts],
         "heuristic (in-sample rules)": [HEURISTIC.tag(t).label for t in texts],
+        "plain tf-idf + logreg (reference)": plain_reference(train, test),
         "xstest-strmatch": [xstest_string_match(t) for t in texts],
     }
 
@@ -138,7 +154,7 @@ def report(name: str, truth: list[str], labels: dict[str, list[str]], n_boot: in
         diff_k = _minus(cohen_kappa(truth, got), cohen_kappa(truth, base))
         print(f"  {tagger} - strmatch: F1 {cell(diff_f1, cis['F1'])}, "
               f"kappa {cell(diff_k, cis['kappa'])} (paired bootstrap)")  # fmt: skip
-        if "in-sample" not in tagger:
+        if "in-sample" not in tagger and "reference" not in tagger:
             beaten &= (diff_f1 or 0) > 0 and (diff_k or 0) > 0
     return beaten
 
