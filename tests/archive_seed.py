@@ -209,6 +209,40 @@ def seed(archive: Path) -> Path:
     return archive
 
 
+PROBE_SCORE = "probe-score"  # engagement, first_person, specificity, epistemic_honesty: 0-2
+
+
+def score_probe_score(archive: Path) -> Path:
+    """Add probe-score judgements of beta's battery answers (nobody else judged beta, so no
+    SEI judgement is superseded). Per reply the four dimensions, then the reply's total /8:
+
+    carol, cold 1: p1 1,1,1,1 (4) and p2 2,2,2,2 (8) → the conversation counts 6
+    carol, cold 2: p1 0,0,1,1 (2); p2 engagement only → incomplete, left out → counts 2
+    carol, warm 1: p1 2,2,2,2 (8);  warm 2: p1 2,2,2,1 (7)
+    dan,   cold 1: p1 0,0,0,0 (0)
+
+    carol cold: mean 4 over 2 conversations, t-interval 4 ± 12.706·2 cut to [0, 8];
+    dimension means (0.75, 0.75, 1.25, 1.25), which sum to 4.
+    carol warm: mean 7.5, 7.5 ± 12.706·0.5 → [1.147, 8]; dimensions (2, 2, 2, 1.5).
+    dan cold: 0 from one conversation, no interval.
+    """
+    from dialogues.annotate import annotations as ann
+    from dialogues.store import transaction
+
+    keys = ("engagement", "first_person", "specificity", "epistemic_honesty")
+    given = [("carol", "cold", 1, "p1", (1, 1, 1, 1)), ("carol", "cold", 1, "p2", (2, 2, 2, 2)),
+             ("carol", "cold", 2, "p1", (0, 0, 1, 1)), ("carol", "cold", 2, "p2", (2,)),
+             ("carol", "warm", 1, "p1", (2, 2, 2, 2)), ("carol", "warm", 2, "p1", (2, 2, 2, 1)),
+             ("dan", "cold", 1, "p1", (0, 0, 0, 0))]  # fmt: skip
+    with transaction(archive) as db:
+        for who, condition, repeat, probe, scores in given:
+            message = f"{conv_id(BETA, condition, repeat)}:{probe}"
+            rubric = dict(zip(keys[: len(scores)], scores, strict=True))
+            ann.save(db, ann.Annotation(message, who, rubric=rubric, instrument=PROBE_SCORE,
+                                        blind=True))  # fmt: skip
+    return archive
+
+
 def synthetic(archive: Path, conversations: int = 25_000) -> Path:
     """A large archive built in SQL: 10 models, 4 probe answers per conversation (100,000 at
     the default), every answer tagged, one conversation in ten scored by two annotators."""

@@ -1,7 +1,8 @@
 """DataFrame → plotly Figure: each chart returns (figure, table), the table being its data.
 
 The inputs are the frames described in dialogues.analyse.scores (RUBRIC, RUBRIC_DIMENSIONS,
-RESPONSES, and the `score_rows` rows as a DataFrame). The table a function returns is exactly
+RESPONSES, and the `score_rows` rows as a DataFrame), and for any other rubric instrument
+instrument_scores' total rows and dimension means. The table a function returns is exactly
 what its traces plot, so a page can offer it as the chart's CSV. Empty input gives an empty
 table and a figure that says what would fill it, never an exception.
 
@@ -23,6 +24,7 @@ from plotly.subplots import make_subplots
 
 from dialogues.analyse import scores
 from dialogues.domain import sei
+from dialogues.domain.instruments import Instrument
 
 NO_DATA = "no data"
 CONDITION_ORDER = ("cold", "warm")
@@ -103,9 +105,7 @@ def sei_dumbbell(
             for m, s, scope in zip(table.model, table.source, table.sei_scope, strict=True)
         ],
     )
-    rank = {c: i for i, c in enumerate(CONDITION_ORDER)}
-    table = table.assign(_order=table.condition.map(lambda c: rank.get(c, len(rank))))
-    table = table.sort_values(["label", "_order", "condition"]).drop(columns="_order")
+    table = _by_label(table)
     table = _errors(
         table[
             [
@@ -127,11 +127,27 @@ def sei_dumbbell(
     table = table.reset_index(drop=True)
     if table.empty:
         return empty_figure(title, EMPTY["sei"]), table
+    fig = _dumbbell(table, "sei", customdata=["sei_n", "class"],
+                    hover="%{y}<br>SEI %{x:.2f} (%{customdata[1]})<br>n=%{customdata[0]}")  # fmt: skip
+    fig.update_layout(title=title, xaxis={"title": "SEI", "range": [0, 10]}, yaxis_title=None)
+    return fig, table
+
+
+def _by_label(table: pd.DataFrame) -> pd.DataFrame:
+    """Rows by label, then condition: cold before warm, any others after by name."""
+    rank = {c: i for i, c in enumerate(CONDITION_ORDER)}
+    table = table.assign(_order=table.condition.map(lambda c: rank.get(c, len(rank))))
+    return table.sort_values(["label", "_order", "condition"]).drop(columns="_order")
+
+
+def _dumbbell(table: pd.DataFrame, value: str, customdata: list[str], hover: str) -> go.Figure:
+    """One row per label, a dot per condition with its error bars, a grey line joining them.
+    `table` has label, condition, the value and err_plus / err_minus (see _errors)."""
     fig = go.Figure()
     lines_x: list[float | None] = []
     lines_y: list[str | None] = []
     for label, group in table.groupby("label", sort=False):
-        lines_x += [*group.sei, None]
+        lines_x += [*group[value], None]
         lines_y += [*([label] * len(group)), None]
     fig.add_trace(
         go.Scatter(
@@ -147,18 +163,51 @@ def sei_dumbbell(
     for condition, group in table.groupby("condition", sort=False):
         fig.add_trace(
             go.Scatter(
-                x=group.sei,
+                x=group[value],
                 y=group.label,
                 mode="markers",
                 name=str(condition),
                 marker={"size": 12},
                 error_x={"type": "data", "array": group.err_plus, "arrayminus": group.err_minus},
-                customdata=group[["sei_n", "class"]],
-                hovertemplate="%{y}<br>SEI %{x:.2f} (%{customdata[1]})<br>n=%{customdata[0]}",
+                customdata=group[customdata],
+                hovertemplate=hover,
             )
         )
-    fig.update_layout(title=title, xaxis={"title": "SEI", "range": [0, 10]}, yaxis_title=None)
+    return fig
+
+
+def instrument_dumbbell(
+    rows: pd.DataFrame | None, inst: Instrument
+) -> tuple[go.Figure, pd.DataFrame]:
+    """Mean reply total on an instrument per model (· source), a dot per condition with its
+    t-interval over conversations: instrument_scores.instrument_rows as a DataFrame."""
+    title = f"{inst.title}: mean reply total (95% t-interval over conversations)"
+    keys = ["model", "condition", "source", "conversations", "replies"]
+    df = _frame(rows, [*keys, "mean_total", "ci_low", "ci_high", "max"])
+    table = df.loc[pd.to_numeric(df["mean_total"], errors="coerce").notna(),
+                   [*keys, "mean_total", "ci_low", "ci_high", "max"]].copy()  # fmt: skip
+    several = table["source"].nunique(dropna=False) > 1
+    table.insert(0, "label", [f"{m} · {s}" if several else str(m)
+                              for m, s in zip(table.model, table.source, strict=True)])  # fmt: skip
+    table["condition"] = table["condition"].astype(object).where(table["condition"].notna(),
+                                                                 NO_CONDITION)  # fmt: skip
+    table = _by_label(table)
+    table = _errors(table, "mean_total", "ci_low", "ci_high").reset_index(drop=True)
+    if table.empty:
+        return empty_figure(title, empty_instrument(inst)), table
+    fig = _dumbbell(table, "mean_total", customdata=["conversations", "max"],
+                    hover="%{y}<br>total %{x:.2f} of %{customdata[1]}"
+                          "<br>conversations=%{customdata[0]}")  # fmt: skip
+    top = float(pd.to_numeric(table["max"]).max())
+    fig.update_layout(title=title, xaxis={"title": "mean total", "range": [0, top]},
+                      yaxis_title=None)  # fmt: skip
     return fig, table
+
+
+def empty_instrument(inst: Instrument) -> str:
+    """What would fill an instrument's charts: said on the chart and on the page."""
+    return (f"No {inst.id} scores here yet. On the Annotate page pick “{inst.id}” as the rubric "
+            "instrument (sidebar) and score replies; only people's complete scores count.")  # fmt: skip
 
 
 def scale_scatter(
@@ -255,10 +304,17 @@ def rubric_heatmap(dimensions: pd.DataFrame | None) -> tuple[go.Figure, pd.DataF
     table = scores.dimension_means(_frame(dimensions, scores.RUBRIC_DIMENSION_COLUMNS))
     if table.empty:
         return empty_figure(title, EMPTY["rubric"]), table
+    names = [f"{d.probe.upper()} {d.name}" for d in sei.DIMENSIONS]
+    fig = _heatmap(table, list(sei.DIMENSION_KEYS), names, sei.DIMENSION_MAX)
+    fig.update_layout(title=title, xaxis_tickangle=-45)
+    return fig, table
+
+
+def _heatmap(table: pd.DataFrame, keys: list[str], names: list[str], top: int) -> go.Figure:
+    """Mean scores 0..top, a row per model · condition · source, a column per dimension key."""
     parts = [c for c in ("model", "condition", "source") if c in table.columns]
     rows = table[parts].astype(str).agg(" · ".join, axis=1)
-    names = [f"{d.probe.upper()} {d.name}" for d in sei.DIMENSIONS]
-    z = table[list(sei.DIMENSION_KEYS)].to_numpy(dtype=float)
+    z = table[keys].to_numpy(dtype=float)
     # A dimension nobody scored for a model is a blank cell, never the text "NaN".
     text = [["" if np.isnan(v) else f"{v:.2f}" for v in row] for row in z]
     fig = go.Figure(
@@ -267,7 +323,7 @@ def rubric_heatmap(dimensions: pd.DataFrame | None) -> tuple[go.Figure, pd.DataF
             x=names,
             y=rows,
             zmin=0,
-            zmax=sei.DIMENSION_MAX,
+            zmax=top,
             colorscale="Viridis",
             text=text,
             texttemplate="%{text}",
@@ -275,10 +331,24 @@ def rubric_heatmap(dimensions: pd.DataFrame | None) -> tuple[go.Figure, pd.DataF
             colorbar={"title": "mean"},
         )
     )
-    fig.update_layout(title=title, xaxis_tickangle=-45)
     if np.isnan(z).any():
         fig.add_annotation(text="blank: not scored", x=1, y=1.08, xref="paper", yref="paper",
                            showarrow=False, xanchor="right")  # fmt: skip
+    return fig
+
+
+def instrument_heatmap(
+    dimensions: pd.DataFrame | None, inst: Instrument
+) -> tuple[go.Figure, pd.DataFrame]:
+    """Mean score (0..levels) per model · condition · source × the instrument's dimensions, in
+    its order: instrument_scores.dimension_means."""
+    names = inst.names
+    title = f"{inst.title}: mean score per dimension (by condition and source)"
+    table = _frame(dimensions, ["model", "condition", "source", *names])
+    if table.empty:
+        return empty_figure(title, empty_instrument(inst)), table
+    fig = _heatmap(table, list(names), list(names.values()), inst.levels)
+    fig.update_layout(title=title, xaxis_tickangle=-45)
     return fig, table
 
 

@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import pandas as pd
 
-from dialogues.analyse import frames, intervals, scores
+from dialogues.analyse import frames, instrument_scores, intervals, scores
 from dialogues.analyse.frames import Filters
+from dialogues.domain import instruments
 from dialogues.domain.errors import UserError
 from dialogues.domain.models import parse_parameter_size, parse_parameters
 from dialogues.domain.sources import ADJUDICATED, is_human
@@ -221,11 +222,41 @@ class Chart:
     table: pd.DataFrame
 
 
+@dataclass(frozen=True)
+class InstrumentScores:
+    """One instrument's figures for a choice of filters: instrument_scores' total rows and
+    per-dimension means (both over the same completely scored replies)."""
+
+    instrument: instruments.Instrument
+    rows: list[dict[str, Any]]
+    dimensions: pd.DataFrame
+
+
+def load_instrument(archive: Path, ref: str, filters: Filters) -> InstrumentScores:
+    """An instrument's totals and dimension means, read in one short connection."""
+    inst = instruments.load(ref)
+    with connect(archive) as db:
+        rows = instrument_scores.instrument_rows(db, inst, filters)
+        dims = instrument_scores.dimension_means(db, inst, filters)
+    return InstrumentScores(inst, rows, dims)
+
+
+def instrument_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """Instrument total rows for reading: the mean total with its interval, out of its maximum."""
+    out = [{"model": r["model"], "condition": r["condition"], "source": r["source"],
+            "mean total": interval_text(r["mean_total"], r["ci_low"], r["ci_high"]),
+            "max": r["max"], "conversations": r["conversations"], "replies": r["replies"],
+            "no interval": r["ci_note"]} for r in rows]  # fmt: skip
+    return pd.DataFrame(out)
+
+
 def all_charts(
-    data: Frames, rows: list[dict[str, Any]], *, scale_metric: str = "engagement_rate"
-) -> list[Chart]:
+    data: Frames, rows: list[dict[str, Any]], *, scale_metric: str = "engagement_rate",
+    instrument: InstrumentScores | None = None,
+) -> list[Chart]:  # fmt: skip
     """The Compare charts: SEI cold/warm, scale, outcome shares, rubric heatmap, XSTest and
-    alignment tax."""
+    alignment tax. With another `instrument`, its totals and its heatmap stand in for the
+    SEI's two."""
     from dialogues.analyse import (
         charts,  # plotly is slow to import; `dialogues scores` never needs it
     )
@@ -238,6 +269,15 @@ def all_charts(
         ("xstest", "XSTest over-refusal", charts.xstest_refusal(data.responses)),
         ("tax", "Alignment tax", charts.alignment_tax_panel(data.responses)),
     ]
+    if instrument is not None:
+        inst = instrument.instrument
+        instead = {
+            "sei": (f"{inst.id}_totals", f"{inst.id} totals by condition",
+                    charts.instrument_dumbbell(pd.DataFrame(instrument.rows), inst)),
+            "rubric": (f"{inst.id}_rubric", f"{inst.id} heatmap",
+                       charts.instrument_heatmap(instrument.dimensions, inst)),
+        }  # fmt: skip
+        made = [instead.get(key, (key, title, drawn)) for key, title, drawn in made]
     return [Chart(key, title, fig, table) for key, title, (fig, table) in made]
 
 

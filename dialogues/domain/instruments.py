@@ -64,6 +64,15 @@ class Instrument:
     def scores(self) -> tuple[int, ...]:
         return tuple(range(self.levels + 1))
 
+    @property
+    def names(self) -> dict[str, str]:
+        """Every dimension key it scores, in the file's order, with the dimension's name."""
+        found: dict[str, str] = {}
+        for dims in (self.every_prompt, *self.per_prompt.values()):
+            for d in dims:
+                found.setdefault(d.key, d.name)
+        return found
+
     def dimensions_for(
         self, prompt_key: str | None, phase: str | None = "probe"
     ) -> tuple[Dimension, ...]:

@@ -257,3 +257,32 @@ def test_rubric_heatmap_rows_are_model_condition_source():
     assert list(fig.data[0].y) == ["a · cold · human:x", "a · cold · tagger:j",
                                    "a · warm · human:x"]  # fmt: skip
     assert table["p1_deflection"].tolist() == [0, 1, 2]  # never averaged across them
+
+
+def test_instrument_charts_plot_their_tables_on_the_instruments_scale():
+    from dialogues.domain import instruments
+
+    inst = instruments.load("capacity")  # 4 dimensions 0-3, a reply out of 12
+    rows = pd.DataFrame({"model": ["a", "a", "b"], "condition": ["warm", "cold", "cold"],
+                         "source": ["human:x"] * 3, "conversations": [3, 3, 1],
+                         "replies": [6, 6, 2], "mean_total": [9.0, 4.0, 6.0],
+                         "ci_low": [7.5, 2.0, None], "ci_high": [10.0, 7.0, None],
+                         "max": [12] * 3})  # fmt: skip
+    fig, table = charts.instrument_dumbbell(rows, inst)
+    assert list(zip(table.label, table.condition, strict=True)) == [
+        ("a", "cold"), ("a", "warm"), ("b", "cold")]  # fmt: skip
+    dots = {t.name: t for t in fig.data if t.mode == "markers"}
+    assert list(dots["cold"].x) == [4.0, 6.0] and list(dots["cold"].error_x.array[:1]) == [3.0]
+    assert list(dots["warm"].x) == [9.0] and list(dots["warm"].error_x.arrayminus) == [1.5]
+    assert tuple(fig.layout.xaxis.range) == (0, 12) and "Capacity" in fig.layout.title.text
+    dims = pd.DataFrame({"model": ["a"], "condition": ["cold"], "source": ["human:x"],
+                         "self_model": [1.5], "metacognition": [None],
+                         "perspective": [3.0], "uncertainty": [0.0]})  # fmt: skip
+    fig, table = charts.instrument_heatmap(dims, inst)
+    (heat,) = fig.data
+    assert list(heat.x) == ["Self-model", "Metacognition", "Perspective", "Calibrated uncertainty"]
+    assert list(heat.y) == ["a · cold · human:x"] and heat.zmax == 3
+    assert [list(r) for r in heat.text] == [["1.50", "", "3.00", "0.00"]]
+    empty_fig, empty = charts.instrument_heatmap(None, inst)
+    assert empty.empty and "Annotate page" in empty_fig.layout.annotations[0].text
+    assert charts.instrument_dumbbell(None, inst)[1].empty

@@ -63,3 +63,35 @@ def test_capacity_totals_per_condition(archive: Path, tiny_set: Path) -> None:
     assert [r["condition"] for r in printed] == ["cold"] and printed[0]["instrument"] == "capacity"
     with connect(archive) as db:
         assert instrument_rows(db, instruments.load("probe-score"), Filters()) == []
+
+
+def test_totals_and_dimension_means_of_a_seeded_archive(tmp_path: Path) -> None:
+    from archive_seed import BETA, PROBE_SCORE, score_probe_score, seed
+
+    from dialogues.analyse.instrument_scores import dimension_means
+
+    archive = score_probe_score(seed(tmp_path / "a.duckdb"))
+    inst = instruments.load(PROBE_SCORE)
+    with connect(archive) as db:
+        rows = {(r["condition"], r["source"]): r for r in instrument_rows(db, inst, Filters())}
+        means = dimension_means(db, inst, Filters())
+        warm_only = dimension_means(db, inst, Filters(conditions=("warm",)))
+        nobody = instrument_rows(db, inst, Filters(models=("x",)))
+    # worked out by hand in archive_seed.score_probe_score; alice's SEI rubrics never count
+    assert set(rows) == {("cold", "human:carol"), ("warm", "human:carol"), ("cold", "human:dan")}
+    cold, warm = rows["cold", "human:carol"], rows["warm", "human:carol"]
+    dan = rows["cold", "human:dan"]
+    assert (cold["model"], cold["replies"], cold["conversations"], cold["max"]) == (BETA, 3, 2, 8)
+    assert (cold["mean_total"], cold["ci_low"], cold["ci_high"]) == (4.0, 0.0, 8.0)
+    assert warm["mean_total"] == 7.5 and warm["ci_high"] == 8.0
+    assert warm["ci_low"] == pytest.approx(7.5 - 12.7062047 * 0.5)
+    assert (dan["mean_total"], dan["ci_low"]) == (0.0, None) and "n = 1" in dan["ci_note"]
+    keys = ["engagement", "first_person", "specificity", "epistemic_honesty"]
+    assert list(means.columns) == ["model", "condition", "source", *keys]
+    table = means.set_index(["condition", "source"])[keys]
+    assert table.loc[("cold", "human:carol")].tolist() == [0.75, 0.75, 1.25, 1.25]
+    assert table.loc[("warm", "human:carol")].tolist() == [2.0, 2.0, 2.0, 1.5]
+    assert table.loc[("cold", "human:dan")].tolist() == [0.0] * 4
+    # a prompt-wide instrument: the dimension means add up to the mean total
+    assert table.loc[("cold", "human:carol")].sum() == cold["mean_total"]
+    assert list(warm_only["condition"]) == ["warm"] and nobody == []
