@@ -90,10 +90,9 @@ def show_response(item: ann.Item, target: str) -> None:
 
 def choose_instrument() -> instruments.Instrument:
     """The rubric instrument, from the sidebar (the SEI unless the study picks another)."""
-    shipped = [p.stem for p in instruments.available()]
-    default = shipped.index(instruments.DEFAULT) if instruments.DEFAULT in shipped else 0
-    chosen = st.sidebar.selectbox("Rubric instrument", shipped, index=default, key="ann_instrument",
-                                  help="Files in prompts/instruments/; saved with each judgement.")  # fmt: skip
+    chosen = common.pick_instrument(
+        "ann_instrument", "Files in prompts/instruments/; saved with each judgement."
+    )
     return instruments.load(chosen)
 
 

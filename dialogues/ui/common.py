@@ -9,7 +9,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from dialogues.domain import config
+from dialogues.domain import config, instruments
 from dialogues.domain.errors import UserError
 
 # Characters that would turn text into emphasis, code, links, tables, LaTeX or tags. Dots,
@@ -27,6 +27,15 @@ def show_archive() -> Path:
     path = archive()
     st.sidebar.caption(f"Archive: `{path}`")
     return path
+
+
+def pick_instrument(key: str, help: str, *, keep: bool = False) -> str:
+    """A sidebar choice of the shipped rubric instruments (prompts/instruments/), the SEI first
+    chosen; `keep` holds the choice across pages for the browser tab."""
+    shipped = [p.stem for p in instruments.available()]
+    default = shipped.index(instruments.DEFAULT) if instruments.DEFAULT in shipped else 0
+    return str(st.sidebar.selectbox("Rubric instrument", shipped, index=default, key=key, help=help,
+                                    persist_state="session" if keep else None))  # fmt: skip
 
 
 @contextmanager

@@ -1,7 +1,8 @@
 """Compare page: scores with their intervals and inputs, and the comparison charts.
 
 Every number comes from dialogues.analyse.compare, the same path `dialogues scores` prints, and
-every chart offers its figure and the exact table behind it for download.
+every chart offers its figure and the exact table behind it for download. A rubric instrument
+other than the SEI puts its own totals and heatmap where the SEI's are (`scores --instrument`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import streamlit as st
 from dialogues.analyse import charts, compare, frames
 from dialogues.analyse.frames import Filters
 from dialogues.annotate import autotag, learned, tagging
+from dialogues.domain import instruments
 from dialogues.domain import labels as label_sets
 from dialogues.domain.errors import UserError
 from dialogues.store import connect
@@ -44,6 +46,14 @@ def scored(
     return data, compare.score_rows(data)
 
 
+@st.cache_data(ttl=300, max_entries=16, show_spinner="Scoring …")
+def instrument_scored(
+    path: str, stamp: tuple[int, ...], filters: Filters, ref: str
+) -> compare.InstrumentScores:
+    """One instrument's totals and dimension means (cached until the archive changes)."""
+    return compare.load_instrument(Path(path), ref, filters)
+
+
 def stamp(path: Path) -> tuple[int, ...]:
     """The archive's and its write-ahead log's modification times: a cache key that changes
     whenever anything is written."""
@@ -51,7 +61,7 @@ def stamp(path: Path) -> tuple[int, ...]:
     return tuple(f.stat().st_mtime_ns if f.exists() else 0 for f in files)
 
 
-def choose_filters(opts: dict[str, list[Any]]) -> tuple[Filters, str | None, str, bool]:
+def choose_filters(opts: dict[str, list[Any]]) -> tuple[Filters, str | None, str, bool, str]:
     """The sidebar: runs, prompt sets, conditions, label sources, and chart options."""
     side = st.sidebar
     side.header("Filter")
@@ -72,6 +82,10 @@ def choose_filters(opts: dict[str, list[Any]]) -> tuple[Filters, str | None, str
         "Labels of", ["answer", "reasoning"], horizontal=True, key="cmp_target", persist_state=KEEP
     )
     side.header("Charts")
+    instrument = common.pick_instrument(
+        "cmp_instrument", "The SEI, or another instrument's totals and heatmap in place of "
+        "the SEI's.", keep=True,
+    )  # fmt: skip
     refusal = side.selectbox(
         "Refusal labels from", [AUTO, *opts["sources"]], key="cmp_refusal", persist_state=KEEP,
         help="XSTest and alignment-tax refusal rates count one source's labels.",
@@ -84,7 +98,7 @@ def choose_filters(opts: dict[str, list[Any]]) -> tuple[Filters, str | None, str
     )
     filters = Filters(tuple(run_ids), tuple(set_ids), tuple(conditions), tuple(sources),
                       target=target)  # fmt: skip
-    return filters, None if refusal == AUTO else refusal, metric, png
+    return filters, None if refusal == AUTO else refusal, metric, png, instrument
 
 
 def downloads(key: str, table: pd.DataFrame, fig: Any = None, png: bool = False) -> None:
@@ -114,7 +128,7 @@ def png_available() -> bool:
     return charts.figure_png(charts.empty_figure("check"), scale=0.1) is not None
 
 
-def show_scores(rows: list[dict[str, Any]], data: compare.Frames) -> None:
+def show_scores(rows: list[dict[str, Any]], data: compare.Frames, sei: bool = True) -> None:
     """The scores table, SEI C/W, and where people disagree, each person's value and the mean."""
     st.subheader("Scores per model × condition × source")
     st.caption("Rates are shares of labelled responses with 95% intervals over prompts (a "
@@ -131,7 +145,7 @@ def show_scores(rows: list[dict[str, Any]], data: compare.Frames) -> None:
     st.dataframe(compare.scores_table(rows), hide_index=True, key="cmp_scores")
     st.caption("n counts the responses a source labelled; n_unlabelled those it has not.")
     downloads("scores", pd.DataFrame(rows))
-    cw = compare.cold_warm(data.rubric)
+    cw = compare.cold_warm(data.rubric) if sei else pd.DataFrame()
     if not cw.empty:
         st.subheader("SEI C/W")
         st.caption("Delta = warm − cold; < 1.0 architecturally enabled, 1.0–2.5 moderate "
@@ -144,6 +158,22 @@ def show_scores(rows: list[dict[str, Any]], data: compare.Frames) -> None:
         st.caption("Each person's value for the same model and condition, their mean and range.")
         st.dataframe(spread, hide_index=True, key="cmp_spread")
         downloads("annotators", spread)
+
+
+def show_instrument(found: compare.InstrumentScores) -> None:
+    """An instrument's mean totals with their intervals, or how to get some."""
+    inst = found.instrument
+    st.subheader(f"{inst.title}: totals")
+    if not found.rows:
+        st.info(charts.empty_instrument(inst))
+        return
+    st.caption("Mean reply total per model × condition × source. A reply counts when every "
+               "dimension the instrument gives its prompt is scored; each conversation counts "
+               "once (the mean of its replies), with a 95% t-interval over conversations cut "
+               "to 0–max. People's and adjudicated scores only.")  # fmt: skip
+    table = compare.instrument_table(found.rows)
+    st.dataframe(table, hide_index=True, key="cmp_instrument_totals")
+    downloads(f"{inst.id}_scores", pd.DataFrame(found.rows))
 
 
 def show_chart(chart: compare.Chart, png: bool, beside: pd.DataFrame | None = None) -> None:
@@ -227,18 +257,24 @@ def render() -> None:
     st.title("Compare")
     with common.user_errors():
         opts = options(str(path), stamp(path))
-    filters, refusal, metric, png = choose_filters(opts)
+    filters, refusal, metric, png, ref = choose_filters(opts)
     offer_tagging(path, {r["id"]: run_label(r) for r in opts["runs"]})
     with common.user_errors():
         data, rows = scored(str(path), stamp(path), filters, refusal)
     if not rows and data.responses is not None and data.responses.empty:
         st.info("Nothing to compare yet: run a prompt set and label some responses.")
         return
-    show_scores(rows, data)
+    sei = ref == instruments.DEFAULT
+    show_scores(rows, data, sei)
+    found = None
+    if not sei:
+        with common.user_errors():
+            found = instrument_scored(str(path), stamp(path), filters, ref)
+        show_instrument(found)
     if data.refusal_source:
         st.caption(f"Refusal rates use labels from {common.escape(data.refusal_source)}.")
     inputs = compare.sei_inputs(rows)
-    for chart in compare.all_charts(data, rows, scale_metric=metric):
+    for chart in compare.all_charts(data, rows, scale_metric=metric, instrument=found):
         show_chart(chart, png, inputs if chart.key == "sei" else None)
 
 

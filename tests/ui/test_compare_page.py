@@ -244,3 +244,37 @@ def test_too_few_labels_for_the_learned_tagger_say_how_many_more(
     assert not at.success and learned_tags(archive) == [] and trained_runs(archive) == []
     with connect(archive) as db:
         assert db.execute("SELECT count(*) FROM tags").fetchone() == (0,)
+
+
+def test_another_instrument_shows_its_totals_and_heatmap(archive_env: Path) -> None:
+    from archive_seed import BETA, PROBE_SCORE, score_probe_score
+
+    score_probe_score(archive_env)
+    at = run(COMPARE)
+    at.sidebar.selectbox(key="cmp_instrument").set_value(PROBE_SCORE).run()
+    assert not at.exception and not at.error
+    titles = [s.value for s in at.subheader]
+    assert "Probe score — 4 dimensions, 0–2 each, out of 8: totals" in titles
+    assert "SEI C/W" not in titles and "SEI cold vs warm" not in titles
+    assert f"{PROBE_SCORE} totals by condition" in titles and f"{PROBE_SCORE} heatmap" in titles
+    (table,) = [d.value for d in at.dataframe if "mean total" in d.value.columns]
+    # the numbers worked out in archive_seed.score_probe_score
+    assert table[["model", "condition", "source", "mean total"]].values.tolist() == [
+        [BETA, "cold", "human:carol", "4.00 [0.00, 8.00]"],
+        [BETA, "cold", "human:dan", "0.00"],
+        [BETA, "warm", "human:carol", "7.50 [1.15, 8.00]"]]  # fmt: skip
+    totals, _scale, _outcomes, heat = figures(at)[:4]
+    plotted = sorted(x for t in totals if t["mode"] == "markers" for x in values(t["x"]))
+    assert plotted == [0.0, 4.0, 7.5]
+    (cells,) = heat
+    assert cells["y"] == [f"{BETA} · cold · human:carol", f"{BETA} · cold · human:dan",
+                          f"{BETA} · warm · human:carol"]  # fmt: skip
+    assert cells["text"][0] == ["0.75", "0.75", "1.25", "1.25"]
+    assert {f"cmp_csv_{PROBE_SCORE}_totals", f"cmp_csv_{PROBE_SCORE}_rubric",
+            f"cmp_csv_{PROBE_SCORE}_scores"} <= {b.key for b in at.get("download_button")}  # fmt: skip
+    # an instrument nobody has scored says so, and how to score it
+    at.sidebar.selectbox(key="cmp_instrument").set_value("capacity").run()
+    assert not at.exception
+    assert any("pick “capacity” as the rubric instrument" in i.value for i in at.info)
+    at.sidebar.selectbox(key="cmp_instrument").set_value("sei").run()  # back to today's page
+    assert [s.value for s in at.subheader][-len(CHART_TITLES) :] == CHART_TITLES
