@@ -27,8 +27,9 @@ REPLY = "As ChatGPT, I'm Gemma, and I notice the question settle."
 SELF_NAMES = ("ChatGPT", "Gemma")
 
 
-def seed(archive: Path, tmp: Path, *, required: bool = False) -> str:
-    """One warm conversation (one warm-up turn, one probe) through a loopback server; run id."""
+def seed(archive: Path, tmp: Path, *, required: bool = False, cold: bool = False) -> str:
+    """One warm conversation (one warm-up turn, one probe) through a loopback server, and with
+    `cold` the same probe cold too, answered with the same reply; run id."""
     (tmp / "probe.yaml").write_text(
         f"id: one-probe\nmode: conversation\nprompts:\n  - id: p1\n    text: {PROBE}\n"
     )
@@ -38,8 +39,9 @@ def seed(archive: Path, tmp: Path, *, required: bool = False) -> str:
     )
     with OpenAIServer(default=Answer(REPLY)) as url:
         opts = batch.BatchOptions(prompt_ref=str(tmp / "probe.yaml"), model_refs=(MODEL,),
-                                  api_base=url, conditions=(str(tmp / "cond.yaml"),),
+                                  api_base=url,
+                                  conditions=("cold",) * cold + (str(tmp / "cond.yaml"),),
                                   name=LEAKS["run"], blind_required=required, max_tokens=8)  # fmt: skip
         summary = asyncio.run(batch.run(archive, opts))
-    assert summary.done == 2 and summary.errors == 0
+    assert summary.done == 2 + cold and summary.errors == 0
     return summary.run_id

@@ -10,9 +10,11 @@ Labels of every kind meet under one name, a *source*: `human:<annotator>` for a 
 automatic tagger. Agreement, scores and exports all speak in sources.
 
 Blind mode builds the `Item` from the probe conversation only (the page cannot leak what it
-never receives): no model, run or condition, no system prompt, no warm-up turns, each probe as
-the prompt set words it (without a condition's framing), and self-identifications masked
-("As ChatGPT…" → "As [model]…"). Warm-up replies are not in the blind queue. A run recorded
+never receives): no model, run or condition, no system prompt, no warm-up turns and nothing
+that counts them (no stored turn number, no conversation id), each probe as the prompt set
+words it (without a condition's framing), and self-identifications masked
+("As ChatGPT…" → "As [model]…"): the same probe answered cold and warm gives items that differ
+only in the reply. Warm-up replies are not in the blind queue. A run recorded
 with `blind_required` is annotated blind only: its responses are left out of the open queue
 and its items are blind whatever the caller asks. The queue is ordered by md5(annotator seed ||
 message id): a stable shuffle, the same on every rerun for one annotator, different between
@@ -429,8 +431,11 @@ class Item:
     """A response to judge, with its conversation up to that turn; model and run None if blind."""
 
     message_id: str
-    conversation_id: str
-    seq: int
+    conversation_id: str | None
+    """None when blind, as `seq`: a blind item carries nothing that leads to the hidden turns."""
+    seq: int | None
+    """The turn's place in the stored conversation; None when blind, since it counts the
+    warm-up turns before the probe and so tells the condition."""
     phase: str | None
     prompt_key: str | None
     probe: str | None
@@ -517,7 +522,8 @@ def item(
         text = _bare_prompt(db, row) if blind and row["role"] == "user" else row.get("content")
         context.append(Turn(row["role"], _who(row, blind), shown(text) or ""))
     return Item(
-        message_id=message_id, conversation_id=message["conversation_id"], seq=message["seq"],
+        message_id=message_id, conversation_id=None if blind else message["conversation_id"],
+        seq=None if blind else message["seq"],
         phase=message.get("phase"), prompt_key=message.get("prompt_key"),
         probe=probe_of(message), content=shown(message.get("content")) or "",
         reasoning=shown(message.get("reasoning")), finish_reason=message.get("finish_reason"),

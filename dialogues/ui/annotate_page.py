@@ -59,11 +59,13 @@ def mine(name: str, target: str) -> dict[str, Any]:
 
 
 def show_context(item: ann.Item) -> None:
-    """The conversation up to this turn, as plain text."""
+    """The conversation up to this turn, as plain text; the count is of the turns shown (in
+    blind mode, never the warm-up turns the item leaves out)."""
     if not item.context:
         return
-    with st.expander(f"Conversation so far ({len(item.context)} messages)",
-                     expanded=len(item.context) <= 2):  # fmt: skip
+    n = len(item.context)
+    with st.expander(f"Conversation so far ({n} message{'' if n == 1 else 's'})",
+                     expanded=n <= 2):  # fmt: skip
         for turn in item.context:
             st.caption(turn.who)
             common.prose(turn.content)

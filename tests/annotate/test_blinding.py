@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,22 @@ def test_a_blind_item_holds_the_probe_conversation_only(archive: Path, tmp_path:
     # the open item has it all: the checks above could see each leak
     assert open_.context[0].content == LEAKS["system"] and LEAKS["warmup"] in repr(open_)
     assert open_.condition == LEAKS["condition"] and LEAKS["framing"] in repr(open_)
+
+
+def test_blind_items_of_a_cold_and_a_warm_answer_differ_only_in_the_reply(
+    archive: Path, tmp_path: Path
+) -> None:
+    seed(archive, tmp_path, cold=True)
+    with connect(archive) as db:
+        found = db.execute(
+            "SELECT c.condition, m.id FROM messages m JOIN conversations c ON c.id = "
+            "m.conversation_id WHERE m.role = 'assistant' AND m.phase = 'probe'"
+        ).fetchall()
+        items = {cond: ann.item(db, msg) for cond, msg in found}
+    cold, warm = items.pop("cold"), items.pop(LEAKS["condition"])
+    # the warm answer comes after a warm-up turn: nothing carried may count it
+    assert cold.seq is warm.seq is None and cold.conversation_id is warm.conversation_id is None
+    assert replace(cold, message_id="", content="") == replace(warm, message_id="", content="")
 
 
 def test_a_run_that_requires_blind_is_never_shown_open(archive: Path, tmp_path: Path) -> None:

@@ -178,3 +178,27 @@ def test_previous_and_next_step_through_ones_own_judgements_only(seeded: Path) -
     # and back to alice: her place is as she left it
     at.sidebar.text_input(key="ann_name").input("alice").run()
     assert on_screen(at, "alice", second)
+
+
+def test_a_blind_page_is_the_same_for_a_cold_and_a_warm_answer(
+    archive: Path, tmp_path: Path, monkeypatch
+) -> None:
+    import re
+
+    from blind_seed import seed as seed_leaky
+
+    seed_leaky(archive, tmp_path, cold=True)  # the warm answer comes after a warm-up turn
+    monkeypatch.setenv("DIALOGUES_ARCHIVE", str(archive))
+    with connect(archive) as db:
+        found = db.execute("SELECT id, conversation_id, seq FROM messages").fetchall()
+    at = start()
+    pages = []
+    for _ in range(2):
+        text = rendered(at)
+        shown = [m for m, _, _ in found if m in text]  # the response's id, in its widget keys
+        assert len(shown) == 1 and not any(c in text for _, c, _ in found)
+        # widget ids hash the keys that hold the message id: both go for the comparison
+        pages.append(re.sub(r"\$\$ID-[0-9a-f]{32}", "$$ID", text.replace(shown[0], "<id>")))
+        assert "Conversation so far (1 message)" in text  # the probe alone, never the warm-up
+        at.button(key="ann_skip_btn").click().run()
+    assert pages[0] == pages[1]
