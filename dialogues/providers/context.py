@@ -3,15 +3,19 @@
 Servers do not all say when a conversation did not fit: Ollama keeps the newest messages that
 fit its window and answers, and LM Studio can be set to do the same. What they do report is
 the prompt's token count, and that is enough to notice a cut.
+
+An embedded GGUF model's texts are counted by its own tokenizer; every other back end's are
+estimated from their bytes.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from dialogues.providers.base import Reply
+from dialogues.providers import gguf
+from dialogues.providers.base import ModelInfo, Reply
 
 # No tokenizer is at hand for a server's model, so tokens are estimated from UTF-8 bytes.
 # English runs ~4 bytes a token; 3 over-counts almost any text (the window is generous),
@@ -22,9 +26,24 @@ BYTES_PER_TOKEN_SURE = 6.0
 PER_MESSAGE = 8
 STEP = 1024  # windows are rounded up to this, so a model keeps one window for a whole run
 
+Count = Callable[[str], int]
+"""A model's own count of a text's tokens."""
 
-def estimate(texts: Iterable[str], bytes_per_token: float = BYTES_PER_TOKEN_HIGH) -> int:
-    """Estimated tokens of these messages in a chat template."""
+
+def counter(info: ModelInfo) -> Count | None:
+    """The model's own tokenizer where its back end has one here (embedded GGUF), else None."""
+    return gguf.token_counter(info) if info.provider == "gguf" else None
+
+
+def estimate(
+    texts: Iterable[str], bytes_per_token: float = BYTES_PER_TOKEN_HIGH, count: Count | None = None
+) -> int:
+    """Tokens of these messages in a chat template: each text counted by `count`, the model's
+    own tokenizer, when there is one; else estimated from its UTF-8 bytes, which at the
+    default ~3 bytes a token over-counts almost any text (conservative: a window sized on it
+    is generous). Each message adds PER_MESSAGE for the template."""
+    if count is not None:
+        return sum(count(t) + PER_MESSAGE for t in texts)
     return sum(math.ceil(len(t.encode()) / bytes_per_token) + PER_MESSAGE for t in texts)
 
 
@@ -37,11 +56,15 @@ class Need:
     conv_key: str
 
 
-def need(conv_key: str, texts: list[str], replies: int, max_tokens: int) -> Need:
-    """The tokens a conversation of these sent texts and `replies` replies can take."""
-    high = estimate(texts) + replies * (max_tokens + PER_MESSAGE)
-    low = estimate(texts, BYTES_PER_TOKEN_LOW) + max_tokens
-    return Need(high, low, conv_key)
+def need(
+    conv_key: str, texts: list[str], replies: int, max_tokens: int, count: Count | None = None
+) -> Need:
+    """The tokens a conversation of these sent texts and `replies` replies can take, counted
+    by the model's tokenizer when `count` is given (then `low` is the texts' exact count, with
+    nothing for the template), else estimated from bytes."""
+    high = estimate(texts, count=count) + replies * (max_tokens + PER_MESSAGE)
+    texts_low = sum(map(count, texts)) if count else estimate(texts, BYTES_PER_TOKEN_LOW)
+    return Need(high, texts_low + max_tokens, conv_key)
 
 
 def window(high: int, cap: int | None, floor: int = 0) -> int:

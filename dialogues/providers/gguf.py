@@ -10,6 +10,7 @@ import os
 import struct
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
@@ -230,13 +231,40 @@ def _model(path: str, chat_format: str | None, n_ctx: int = N_CTX) -> tuple[Any,
         return _loaded[key]
 
 
+def _location(info: ModelInfo) -> tuple[str, str | None]:
+    """A GGUF model's file and chat format."""
+    path = str(info.metadata.get("path") or info.backend.removeprefix("gguf:"))
+    return path, info.metadata.get("chat_format")
+
+
+def token_counter(info: ModelInfo) -> Callable[[str], int] | None:
+    """The model's own count of a text's tokens (Llama.tokenize, as a chat prompt is read), or
+    None when llama-cpp-python cannot load it here.
+
+    A copy of the model already loaded is used whatever its window; else it is loaded at the
+    default window, which a run's first call then reuses (a run that needs a larger window
+    reloads it once).
+    """
+    path, chat_format = _location(info)
+    with _load_lock:
+        loaded = [llm for key, (llm, _) in _loaded.items() if key.startswith(f"{path}|")]
+    if loaded:
+        llm = loaded[0]
+    else:
+        try:
+            llm, _lock = _model(path, chat_format)
+        except (ImportError, ValueError):  # no llama-cpp-python, or no model in that file
+            return None
+    # Tokenizing reads the vocabulary only, never the context a call in flight is using.
+    return lambda text: len(llm.tokenize(text.encode(), add_bos=False, special=True))
+
+
 class GGUFProvider:
     """A .gguf model run in-process on the CPU."""
 
     def __init__(self, info: ModelInfo):
         self.info = info
-        self.path = str(info.metadata.get("path") or info.backend.removeprefix("gguf:"))
-        self.chat_format = info.metadata.get("chat_format")
+        self.path, self.chat_format = _location(info)
 
     async def chat(self, messages: list[Message], params: GenParams) -> Reply:
         """Generate in a worker thread so the event loop stays free for other back ends."""

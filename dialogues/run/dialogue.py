@@ -166,7 +166,7 @@ def plan_context(
         own: dict[str, Any] = setup.model_params.get(setup.model(side)) or {}
         frames = [setup.frame] * setup.rounds if setup.frame else []
         texts = [t for t in (setup.system(side), setup.opening, *frames) if t]
-        need = context.need(CONV_KEY, texts, 2 * setup.rounds, widest)
+        need = context.need(CONV_KEY, texts, 2 * setup.rounds, widest, context.counter(info))
         limit = own.get("num_ctx") or info.context_length
         if limit and need.low > limit:
             raise UserError(

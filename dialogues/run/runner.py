@@ -203,7 +203,9 @@ def plan_windows(req: RunRequest, plans: list[planning.ConversationPlan]) -> dic
     """Per model, one context window that fits its longest conversation, capped by the model.
 
     Ollama reloads a model whenever num_ctx changes, so a model keeps one window for the run.
-    A conversation that cannot fit even under-counted is refused here, with the numbers.
+    A conversation that cannot fit even under-counted is refused here, with the numbers. An
+    embedded model's texts are counted by its own tokenizer, others' estimated from bytes; the
+    record says which (`counted_by`).
     """
     base = GenParams(temperature=req.temperature, max_tokens=req.max_tokens)
     run_params = {"model_params": req.model_params, "explicit": list(req.explicit)}
@@ -211,15 +213,16 @@ def plan_windows(req: RunRequest, plans: list[planning.ConversationPlan]) -> dic
     for info in req.models:
         gen = model_gen(base, info.id, run_params)
         own = req.model_params.get(info.id) or {}
+        mine = [p for p in plans if p.model_id == info.id]
+        if not mine:
+            continue
+        count = context.counter(info)  # the model's own tokenizer, where one is at hand
         needs = [
             context.need(p.conv_key, _sent_texts(p.system_prompt or req.system_prompt
                                                  or own.get("system"), p),
-                         len(p.turns), dict(p.overrides).get("max_tokens", gen.max_tokens))
-            for p in plans
-            if p.model_id == info.id
+                         len(p.turns), dict(p.overrides).get("max_tokens", gen.max_tokens), count)
+            for p in mine
         ]  # fmt: skip
-        if not needs:
-            continue
         widest = max(needs, key=lambda n: n.high)
         limit, source = _limit(info, own)
         tightest = max(needs, key=lambda n: n.low)
@@ -238,7 +241,8 @@ def plan_windows(req: RunRequest, plans: list[planning.ConversationPlan]) -> dic
         set_by = "num_ctx in models.toml" if "num_ctx" in own else ("estimate" if size else None)
         capped = size is not None and info.context_length == size < widest.high
         out[info.id] = {"num_ctx": size, "needed": widest.high, "context_length":
-                        info.context_length, "set_by": set_by, "capped": capped}  # fmt: skip
+                        info.context_length, "set_by": set_by, "capped": capped,
+                        "counted_by": "tokenizer" if count else "bytes"}  # fmt: skip
     return out
 
 

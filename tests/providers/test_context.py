@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from servers import prompt_tokens
 
 from dialogues.domain import prompts
@@ -43,3 +44,27 @@ def test_hidden_reasoning_is_not_counted_as_sent_back():
     # reasoning text came back with the reply: the content alone is measured (~6 bytes a token)
     assert context.next_floor(100, 500, None, "x" * 60, True) == 110
     assert context.next_floor(None, 5, None, "x", False) is None
+
+
+@pytest.mark.model
+def test_an_embedded_model_counts_with_its_own_tokenizer():
+    from conftest import SMOL
+
+    from dialogues.providers import gguf
+    from dialogues.providers.base import GenParams, ModelInfo
+
+    info = gguf.describe(SMOL)
+    count = context.counter(info)
+    assert count is not None
+    hello, bye = "Say hello in three words.", "Now say goodbye."
+    assert (count(hello), count(bye), count("many words here " * 15)) == (6, 4, 46)
+    # what the model reads: two one-message prompts differ by exactly the difference of counts
+    provider = gguf.GGUFProvider(info)
+    read = [provider.chat_sync([{"role": "user", "content": t}], GenParams(max_tokens=1)).tokens_in
+            for t in (hello, bye)]  # fmt: skip
+    assert read[0] - read[1] == count(hello) - count(bye)
+    need = context.need("k", [hello, bye], replies=2, max_tokens=16, count=count)
+    assert need.high == (6 + 8) + (4 + 8) + 2 * (16 + 8) and need.low == 6 + 4 + 16
+    # no tokenizer here for a server's model: the bytes estimate, which over-counts
+    assert context.counter(ModelInfo("openai/m", "openai/m", "hosted")) is None
+    assert context.estimate([hello]) == 9 + 8 > count(hello) + 8

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -73,6 +74,7 @@ def test_a_warm_sei_run_sends_one_window_that_fits_every_request(ollama, archive
     assert recorded["num_ctx"] == window and window % 1024 == 0
     assert recorded["needed"] <= window <= recorded["context_length"] == 40960
     assert (recorded["set_by"], recorded["capped"]) == ("estimate", False)
+    assert recorded["counted_by"] == "bytes"  # no tokenizer for a server's model here
     assert all(r.kept == r.body["messages"] for r in sent)  # the model saw every turn
     # Without it, the server's default window would have cut most of these requests.
     cut_by_default = [r for r in sent if fit(r.body["messages"], ollama.window)[0] != r.kept]
@@ -211,11 +213,32 @@ def test_per_model_settings_arrive_in_every_request_and_are_recorded(ollama, tmp
 
 def test_an_embedded_conversation_longer_than_the_model_is_refused(archive, tmp_path):
     huge = tmp_path / "huge.yaml"
+    # 9,001 tokens by SmolLM2's own tokenizer (and 12,000 by the ~4 bytes a token fallback)
     huge.write_text("id: huge\ntitle: Huge\nprompts:\n  - id: p\n    text: "
-                    + "many words here " * 2500 + "\n", encoding="utf-8")  # fmt: skip
+                    + "many words here " * 3000 + "\n", encoding="utf-8")  # fmt: skip
     with pytest.raises(UserError) as caught:
         run(archive, prompt_ref=str(huge), model_refs=(SMOL,), max_tokens=16)
     assert "but the model holds 8192 (context length from the GGUF header)" in str(caught.value)
+
+
+@pytest.mark.model
+def test_an_embedded_window_is_sized_by_the_models_own_tokenizer(archive, tmp_path):
+    from dialogues.domain import prompts
+    from dialogues.providers import context, gguf
+
+    text = ("many words here " * 15).strip()
+    short = tmp_path / "short.yaml"
+    short.write_text(f"id: short\nprompts:\n  - id: p\n    text: {text}\n", encoding="utf-8")
+    # 239 bytes: 60 tokens at 4 bytes a token, 8 for the template and 8 for the reply: past 64 ...
+    assert context.need("k", [text], 1, 8).low == 76
+    # ... but the model reads 45, so 45 + 8 fit: the run is planned, not refused
+    req = runner.RunRequest(prompts.load(str(short)), [gguf.describe(SMOL)], max_tokens=8,
+                            model_params={SMOL: {"num_ctx": 64}})  # fmt: skip
+    window = stored_run(archive, runner.create_run(archive, req)).params["windows"][SMOL]
+    assert (window["num_ctx"], window["counted_by"]) == (64, "tokenizer")
+    assert window["needed"] == (45 + 8) + (8 + 8)  # the prompt and its template, one reply
+    with pytest.raises(UserError, match="needs at least about 53 tokens"):  # exactly 45 + 8
+        runner.create_run(archive, replace(req, model_params={SMOL: {"num_ctx": 50}}))
 
 
 @pytest.mark.model
