@@ -38,8 +38,8 @@ import duckdb
 import pandas as pd
 
 from dialogues.analyse import scores
-from dialogues.annotate.annotations import CURRENT_SQL
-from dialogues.domain import sei
+from dialogues.annotate.annotations import CURRENT_RUBRIC_SQL, CURRENT_SQL
+from dialogues.domain import instruments, sei
 from dialogues.domain import sources as source_names
 from dialogues.store.queries import run_choices
 from dialogues.store.sql import is_in
@@ -115,9 +115,16 @@ def _labelled_sql(f: Filters, params: list[Any], *, judgements: bool = False) ->
     heuristic tagger's 100,000 tags need not be read).
     """
     params.extend([f.target, f.target])
-    tag_filter = ""
+    tag_filter = current = ""
     if judgements:
-        tag_filter = " AND t.tagger_id IN (SELECT DISTINCT tagger_id FROM tags WHERE rubric_json IS NOT NULL)"
+        # SEI inputs only: a person's latest judgement under the SEI (a later one under another
+        # instrument leaves it standing), and judge tags scored on the SEI
+        sei_only = (
+            f"coalesce({{}}.instrument_id, '{instruments.DEFAULT}') = '{instruments.DEFAULT}'"
+        )
+        tag_filter = (" AND t.tagger_id IN (SELECT DISTINCT tagger_id FROM tags WHERE "
+                      f"rubric_json IS NOT NULL) AND {sei_only.format('t')}")  # fmt: skip
+        current = f" AND {sei_only.format('a')}"
     keep = _in("source", f.sources, params)
     if judgements:
         keep += " AND coalesce(rubric_json, markers_json, evidence_json) IS NOT NULL"
@@ -126,8 +133,8 @@ def _labelled_sql(f: Filters, params: list[Any], *, judgements: bool = False) ->
             SELECT a.message_id,
                    {source_names.annotator_sql("a.annotator")} AS source,
                    a.label, a.rubric_json, a.markers_json, a.evidence_json
-            FROM ({CURRENT_SQL}) a
-            WHERE a.target = ?{" AND a.blind IS TRUE" if f.blind_only else ""}
+            FROM ({CURRENT_RUBRIC_SQL if judgements else CURRENT_SQL}) a
+            WHERE a.target = ?{" AND a.blind IS TRUE" if f.blind_only else ""}{current}
             UNION ALL
             SELECT t.message_id, {source_names.tagger_sql("t.tagger_id")}, t.label, t.rubric_json,
                    t.features_json -> 'markers', t.features_json -> 'evidence'

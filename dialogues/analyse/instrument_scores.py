@@ -17,7 +17,7 @@ import pandas as pd
 
 from dialogues.analyse import intervals
 from dialogues.analyse.frames import Filters
-from dialogues.annotate.annotations import ADJUDICATED, CURRENT_SQL
+from dialogues.annotate.annotations import ADJUDICATED, CURRENT_RUBRIC_SQL
 from dialogues.domain.instruments import Instrument
 
 REPLY_COLUMNS = ("model", "condition", "source", "conversation_id", "message_id", "prompt_key",
@@ -48,7 +48,7 @@ def _complete(
                CASE WHEN a.annotator = '{ADJUDICATED}' THEN '{ADJUDICATED}'
                     ELSE 'human:' || a.annotator END AS source,
                m.conversation_id, m.id, m.prompt_key, m.phase, a.rubric_json
-        FROM ({CURRENT_SQL}) a JOIN messages m ON m.id = a.message_id
+        FROM ({CURRENT_RUBRIC_SQL}) a JOIN messages m ON m.id = a.message_id
         JOIN conversations c ON c.id = m.conversation_id
         WHERE a.target = ? AND ({same}) AND a.rubric_json IS NOT NULL{where}
         """,

@@ -53,14 +53,20 @@ SAVE_ATTEMPTS = 8
 
 # The canonical "current annotation" query: every reader of annotations uses this.
 # Ties on created_at (rows from other writers) go to the row nobody supersedes.
-CURRENT_SQL = """
+_CURRENT = """
     SELECT a.* FROM annotations a
     LEFT JOIN (SELECT DISTINCT supersedes FROM annotations WHERE supersedes IS NOT NULL) s
            ON s.supersedes = a.id
     QUALIFY row_number() OVER (
-        PARTITION BY a.message_id, a.target, a.annotator
+        PARTITION BY a.message_id, a.target, a.annotator{per}
         ORDER BY a.created_at DESC, (s.supersedes IS NOT NULL), a.id DESC) = 1
 """
+# A person's current judgement of a reply: their latest, whatever instrument it scored.
+CURRENT_SQL = _CURRENT.format(per="")
+# A person's current rubric scores on each instrument: their latest judgement *under that
+# instrument*, so scoring a reply on a second instrument never takes away the first one's scores
+# (rows from before m006 carry no instrument: theirs is the SEI, the only one then).
+CURRENT_RUBRIC_SQL = _CURRENT.format(per=f", coalesce(a.instrument_id, '{instruments.DEFAULT}')")
 
 
 @dataclass

@@ -95,3 +95,33 @@ def test_totals_and_dimension_means_of_a_seeded_archive(tmp_path: Path) -> None:
     # a prompt-wide instrument: the dimension means add up to the mean total
     assert table.loc[("cold", "human:carol")].sum() == cold["mean_total"]
     assert list(warm_only["condition"]) == ["warm"] and nobody == []
+
+
+def test_scoring_a_reply_on_a_second_instrument_keeps_the_first_ones_scores(
+    archive: Path,
+) -> None:
+    from archive_seed import BETA, conv_id, seed
+
+    from dialogues.analyse import frames
+    from dialogues.domain import sei
+
+    seed(archive)
+    reply = f"{conv_id(BETA, 'cold', 1)}:p1"
+    sei_scores = {d.key: 2 for d in sei.DIMENSIONS if d.probe == "p1"}
+    probe = instruments.load("probe-score")
+    probe_scores = {d.key: 1 for d in probe.dimensions_for("p1")}
+    with transaction(archive) as db:
+        ann.save(db, ann.Annotation(reply, "erin", label="engagement", rubric=sei_scores))
+        ann.save(db, ann.Annotation(reply, "erin", label="partial", rubric=probe_scores,
+                                    instrument="probe-score"))  # fmt: skip
+    with connect(archive) as db:
+        dims = frames.rubric_dimensions(db, Filters(target="answer"))
+        (now,) = ann.current(db, message_ids=[reply], annotator="erin")
+        found = instrument_rows(db, probe, Filters(target="answer"))
+    mine = dims[dims["source"] == "human:erin"]
+    # the SEI rubric still reads erin's SEI scores (and never her probe-score ones) ...
+    assert dict(zip(mine["dimension"], mine["score"], strict=True)) == sei_scores
+    # ... the probe score reads hers, and her label is her latest judgement
+    (row,) = [r for r in found if r["source"] == "human:erin"]
+    assert row["mean_total"] == len(probe_scores)
+    assert now["label"] == "partial"
