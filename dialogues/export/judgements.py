@@ -18,11 +18,17 @@ def _from_annotation(message_id: str, a: Row) -> Judgement:
 
 
 def _from_tag(message_id: str, t: Row) -> Judgement:
-    features = json_value(t.get("features_json"))
-    features = features if isinstance(features, dict) else {}
+    rubric = json_value(t["rubric_json"])
+    features: object = None
+    if rubric is not None:
+        # SEI markers and evidence come only from a tagger that scores the rubric (a judge),
+        # as the SEI frames read them: the heuristic's 'evidence' is the phrases behind its
+        # label, not the SEI's evidence categories (and parsing its features costs time).
+        features = json_value(t.get("features_json"))
+    found = features if isinstance(features, dict) else {}
     return Judgement(message_id, t["target"], of_tagger(t["tagger_id"]), t["label"],
-                     json_value(t["rubric_json"]) or {}, json_keys(features.get("markers")),
-                     json_keys(features.get("evidence")), None, t["created_at"])  # fmt: skip
+                     rubric or {}, json_keys(found.get("markers")),
+                     json_keys(found.get("evidence")), None, t["created_at"])  # fmt: skip
 
 
 def current_judgements(snap: Snapshot, message_id: str) -> list[Judgement]:

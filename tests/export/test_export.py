@@ -145,7 +145,9 @@ def seed(path: Path, hostile: bool = False) -> None:
               "config_json": records.to_json({"rules": "abc"}), "created_at": T0}  # fmt: skip
     tags = [{"id": f"tag-{m['id']}", "message_id": m["id"], "target": "answer",
              "tagger_id": "heuristic@1", "label": "engagement", "confidence": 0.75,
-             "rubric_json": None, "features_json": records.to_json({"hedges": 1}),
+             "rubric_json": None,
+             # the heuristic's evidence: phrases behind its label, never SEI evidence
+             "features_json": records.to_json({"hedges": 1, "evidence": ["as an ai"]}),
              "content_hash": "h", "created_at": _at(200)}
             for m in cold_msgs if m["role"] == "assistant" and m["error"] is None]  # fmt: skip
     with transaction(path) as db:
@@ -187,6 +189,14 @@ def test_golden_conversation(seeded: Path, tmp_path: Path) -> None:
         golden.parent.mkdir(exist_ok=True)
         golden.write_bytes(got)
     assert got == golden.read_bytes(), "markdown changed; rerun with UPDATE_GOLDEN=1 if meant"
+
+
+def test_a_heuristic_tags_phrases_are_not_shown_as_sei_evidence(
+    seeded: Path, tmp_path: Path
+) -> None:
+    report = _md(seeded, tmp_path / "md")
+    text = (tmp_path / "md" / report.files[0]).read_text()
+    assert "tagger:heuristic@1" in text and "as an ai" not in text
 
 
 def _front(text: str) -> dict[str, Any]:
