@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import json
+import math
+import re
 from collections import defaultdict
 from typing import Any
 
@@ -45,9 +47,38 @@ def _emit(mapping: dict[str, Any], pad: str, lines: list[str]) -> bool:
     return True
 
 
+# Shapes every conversation has new values of (ids, times): written here as yaml.dump writes
+# them, without a libyaml call each (tests hold the two equal on many values of each shape).
+_HEX_ID = re.compile(r"[0-9a-f]{8,40}")
+_ISO_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?")
+
+
+def _known_shape(value: str | int | float | bool | None) -> str | None:
+    """yaml.dump's text for a value of a common shape, or None to ask yaml."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return None
+        text = repr(value).lower()
+        return text.replace("e", ".0e", 1) if "." not in text and "e" in text else text
+    if _ISO_TIME.fullmatch(value):
+        return f"'{value}'"  # yaml reads it as a timestamp, so it quotes the string
+    if _HEX_ID.fullmatch(value) and not value.isdigit() and not value.startswith("0b"):
+        return value  # no digits-only (an int) and no 0b… (binary) can be read as anything else
+    return None
+
+
 @functools.lru_cache(maxsize=65536, typed=True)
 def _scalar(value: str | int | float | bool | None) -> str | None:
     """A scalar as yaml.dump writes it, or None if that takes more than one line."""
+    known = _known_shape(value)
+    if known is not None:
+        return known
     text = yaml.dump(value, Dumper=_Dumper, allow_unicode=True, width=100)
     text = text.removesuffix("\n...\n").removesuffix("\n")
     return None if any(c in text for c in _LINE_BREAKS) else text
