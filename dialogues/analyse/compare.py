@@ -246,7 +246,7 @@ def instrument_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
     out = [{"model": r["model"], "condition": r["condition"], "source": r["source"],
             "mean total": interval_text(r["mean_total"], r["ci_low"], r["ci_high"]),
             "max": r["max"], "conversations": r["conversations"], "replies": r["replies"],
-            "no interval": r["ci_note"]} for r in rows]  # fmt: skip
+            "no interval": r["ci_note"] or ""} for r in rows]  # fmt: skip
     return pd.DataFrame(out)
 
 
