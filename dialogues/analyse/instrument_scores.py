@@ -17,49 +17,56 @@ import pandas as pd
 
 from dialogues.analyse import intervals
 from dialogues.analyse.frames import Filters
-from dialogues.annotate.annotations import ADJUDICATED, CURRENT_RUBRIC_SQL
+from dialogues.annotate.annotations import CURRENT_RUBRIC_SQL
+from dialogues.domain import sources
 from dialogues.domain.instruments import Instrument
+from dialogues.store.sql import is_in
 
 REPLY_COLUMNS = ("model", "condition", "source", "conversation_id", "message_id", "prompt_key",
                  "total", "max")  # fmt: skip
 
 
-def _in(column: str, values: tuple[str, ...], params: list[Any]) -> str:
-    if not values:
-        return ""
-    params.extend(values)
-    return f" AND {column} IN ({', '.join('?' for _ in values)})"
-
-
 def _complete(
     db: duckdb.DuckDBPyConnection, inst: Instrument, f: Filters
 ) -> list[tuple[tuple[Any, ...], dict[str, int]]]:
-    """Each reply × person scored on every dimension this instrument gives its prompt: the
-    reply's (model, condition, source, conversation, message, prompt key) and its scores."""
-    params: list[Any] = [f.target, inst.id]
-    # annotations from before m006 carry no instrument: their rubric is the SEI's
-    same = "a.instrument_id = ?" + (" OR a.instrument_id IS NULL" if inst.id == "sei" else "")
-    where = " AND a.blind IS TRUE" if f.blind_only else ""
-    where += _in("c.run_id", f.run_ids, params) + _in("c.set_id", f.set_ids, params)
-    where += _in("c.condition", f.conditions, params) + _in("c.model_id", f.models, params)
+    """Each reply × source scored on every dimension this instrument gives its prompt: the
+    reply's (model, condition, source, conversation, message, prompt key) and its scores.
+    Sources are people (their latest judgement under this instrument) and judges that scored
+    it (a tag per reply and judge); the model is the one that wrote the reply."""
+    narrow: list[Any] = []
+    # judgements from before m006 carry no instrument: their rubric is the SEI's
+    same = "{t}.instrument_id = ?" + (" OR {t}.instrument_id IS NULL" if inst.id == "sei" else "")
+    reply = ["m.role = 'assistant'"]
+    for column, values in (("c.run_id", f.run_ids), ("c.set_id", f.set_ids),
+                           ("c.condition", f.conditions), ("m.model_id", f.models)):  # fmt: skip
+        if values:
+            reply.append(is_in(column, values, narrow))
+    blind = " AND a.blind IS TRUE" if f.blind_only else ""  # tags stay, as in scores
     rows = db.execute(
         f"""
-        SELECT c.model_id, c.condition,
-               CASE WHEN a.annotator = '{ADJUDICATED}' THEN '{ADJUDICATED}'
-                    ELSE 'human:' || a.annotator END AS source,
-               m.conversation_id, m.id, m.prompt_key, m.phase, a.rubric_json
-        FROM ({CURRENT_RUBRIC_SQL}) a JOIN messages m ON m.id = a.message_id
-        JOIN conversations c ON c.id = m.conversation_id
-        WHERE a.target = ? AND ({same}) AND a.rubric_json IS NOT NULL{where}
+        WITH judged AS (
+            SELECT a.message_id, {sources.annotator_sql("a.annotator")} AS source, a.rubric_json
+            FROM ({CURRENT_RUBRIC_SQL}) a
+            WHERE a.target = ? AND ({same.format(t="a")}) AND a.rubric_json IS NOT NULL{blind}
+            UNION ALL
+            SELECT t.message_id, {sources.tagger_sql("t.tagger_id")}, t.rubric_json
+            FROM tags t
+            WHERE t.target = ? AND ({same.format(t="t")}) AND t.rubric_json IS NOT NULL
+        )
+        SELECT m.model_id, c.condition, j.source, m.conversation_id, m.id, m.prompt_key,
+               m.phase, j.rubric_json
+        FROM messages m JOIN conversations c ON c.id = m.conversation_id
+        JOIN judged j ON j.message_id = m.id
+        WHERE {" AND ".join(reply)}
         """,
-        params,
+        [f.target, inst.id, f.target, inst.id, *narrow],  # placeholders in text order
     ).fetchall()
     out = []
     for model, cond, source, conv, msg, key, phase, rubric in rows:
         if f.sources and source not in f.sources or not inst.dimensions_for(key, phase):
             continue
         given = json.loads(rubric) if isinstance(rubric, str) else rubric
-        if inst.prompt_total(key, given) is None:
+        if not isinstance(given, dict) or inst.prompt_total(key, given) is None:
             continue
         scores = {d.key: int(given[d.key]) for d in inst.dimensions_for(key)}
         out.append(((model, cond, source, conv, msg, key), scores))

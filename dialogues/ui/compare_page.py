@@ -170,7 +170,8 @@ def show_instrument(found: compare.InstrumentScores) -> None:
     st.caption("Mean reply total per model × condition × source. A reply counts when every "
                "dimension the instrument gives its prompt is scored; each conversation counts "
                "once (the mean of its replies), with a 95% t-interval over conversations cut "
-               "to 0–max. People's and adjudicated scores only.")  # fmt: skip
+               "to 0–max. Sources: people, adjudication, and judges that scored this "
+               "instrument.")  # fmt: skip
     table = compare.instrument_table(found.rows)
     st.dataframe(table, hide_index=True, key="cmp_instrument_totals")
     downloads(f"{inst.id}_scores", pd.DataFrame(found.rows))

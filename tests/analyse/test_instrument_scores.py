@@ -125,3 +125,31 @@ def test_scoring_a_reply_on_a_second_instrument_keeps_the_first_ones_scores(
     (row,) = [r for r in found if r["source"] == "human:erin"]
     assert row["mean_total"] == len(probe_scores)
     assert now["label"] == "partial"
+
+
+def test_a_judge_that_scored_the_instrument_is_a_source_of_its_totals(archive: Path) -> None:
+    from archive_seed import BETA, conv_id, seed
+
+    from dialogues.store.records import insert_rows, to_json
+
+    seed(archive)
+    probe = instruments.load("probe-score")
+    keys = [d.key for d in probe.dimensions_for("p1")]
+    judge = {"id": "judge@1", "name": "judge", "version": "1", "kind": "judge",
+             "config_json": "{}"}  # fmt: skip
+    tags = [{"id": f"t{i}", "message_id": f"{conv_id(BETA, 'cold', r)}:p1", "target": "answer",
+             "tagger_id": "judge@1", "label": "engagement", "confidence": None,
+             "rubric_json": to_json(dict.fromkeys(keys, score)), "features_json": "{}",
+             "content_hash": "h", "instrument_id": "probe-score", "instrument_version": "1"}
+            for i, (r, score) in enumerate(((1, 2), (2, 1)))]  # fmt: skip
+    # a tag on the SEI (no instrument) is never read as a probe score
+    tags.append({**tags[0], "id": "t-sei", "tagger_id": "judge@0", "instrument_id": None})
+    with transaction(archive) as db:
+        insert_rows(db, "taggers", [judge, {**judge, "id": "judge@0", "version": "0"}])
+        insert_rows(db, "tags", tags)
+    with connect(archive) as db:
+        rows = instrument_rows(db, probe, Filters(target="answer"))
+    (mine,) = [r for r in rows if r["source"].startswith("tagger:")]
+    assert (mine["source"], mine["model"], mine["condition"]) == ("tagger:judge@1", BETA, "cold")
+    # two conversations: totals 8 and 4
+    assert (mine["conversations"], mine["mean_total"]) == (2, 6.0)
