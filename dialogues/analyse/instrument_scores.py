@@ -105,12 +105,15 @@ def instrument_rows(
     """Per model × condition × source: replies, conversations, mean total and its interval."""
     replies = reply_totals(db, inst, f)
     rows = []
-    for (model, cond, source), group in replies.groupby(["model", "condition", "source"]):
+    # a dialogue has no condition: its group is kept (None), as the heatmap keeps it ('–')
+    by = ["model", "condition", "source"]
+    for (model, cond, source), group in replies.groupby(by, dropna=False):
         per_conv = group.groupby("conversation_id")["total"].mean()
         top = int(group["max"].max())
         ci = intervals.mean_t(per_conv.tolist(), bounds=(0.0, float(top)))
         rows.append({"instrument": inst.id, "version": inst.version, "model": model,
-                     "condition": cond, "source": source, "replies": len(group),
+                     "condition": None if pd.isna(cond) else cond, "source": source,
+                     "replies": len(group),
                      "conversations": ci.n, "mean_total": ci.estimate, "ci_low": ci.low,
                      "ci_high": ci.high, "ci_note": ci.reason, "max": top})  # fmt: skip
     return rows

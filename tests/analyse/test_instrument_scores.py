@@ -153,3 +153,18 @@ def test_a_judge_that_scored_the_instrument_is_a_source_of_its_totals(archive: P
     assert (mine["source"], mine["model"], mine["condition"]) == ("tagger:judge@1", BETA, "cold")
     # two conversations: totals 8 and 4
     assert (mine["conversations"], mine["mean_total"]) == (2, 6.0)
+
+
+def test_a_conversation_without_a_condition_keeps_its_row(archive: Path) -> None:
+    # a dialogue has no condition: its totals are a row of their own, not dropped
+    from archive_seed import BETA, conv_id, score_probe_score, seed
+
+    seed(archive)
+    score_probe_score(archive)
+    with transaction(archive) as db:
+        db.execute("UPDATE conversations SET condition = NULL WHERE id = ?",
+                   [conv_id(BETA, "warm", 1)])  # fmt: skip
+    with connect(archive) as db:
+        rows = instrument_rows(db, instruments.load("probe-score"), Filters(target="answer"))
+    (none,) = [r for r in rows if r["condition"] is None]
+    assert (none["source"], none["mean_total"], none["conversations"]) == ("human:carol", 8.0, 1)
