@@ -293,7 +293,7 @@ def examples_from_archive(
     known = {r for (r,) in db.execute("SELECT id FROM runs").fetchall()}
     unknown = [r for r in runs if r not in known]
     if unknown:
-        raise UserError(f"--train-on: no run {unknown[0]!r} in the archive")
+        raise UserError(f"training runs: no run {unknown[0]!r} in the archive")
     run_params: list[Any] = []
     where = f"AND {is_in('c.run_id', runs, run_params)}" if runs else ""
     rows = db.execute(
@@ -319,7 +319,7 @@ def examples_from_archive(
             item["humans"].append(label)
     for run in runs:
         if not any(item["run"] == run for item in by.values()):
-            raise UserError(f"--train-on: run {run!r} has no human labels")
+            raise UserError(f"training runs: run {run!r} has no human labels to learn from")
     out = []
     for mid, item in by.items():
         label = item.get("adjudicated") or _majority(item["humans"])
