@@ -30,10 +30,19 @@ def _yaml(data: dict[str, Any]) -> str:
     return yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)
 
 
+@functools.lru_cache(maxsize=4096, typed=True)
+def _key(key: Any) -> str | None:
+    """A mapping key as yaml.dump writes it, or None for one it writes in the '? key' form."""
+    k = _scalar(key)
+    if k is None or len(k) > 100 or any(c in str(key) for c in _LINE_BREAKS):
+        return None
+    return k
+
+
 def _emit(mapping: dict[str, Any], pad: str, lines: list[str]) -> bool:
     for key, value in mapping.items():
-        k = _scalar(key)
-        if k is None or len(k) > 100 or any(c in str(key) for c in _LINE_BREAKS):
+        k = _key(key)
+        if k is None:
             return False  # yaml writes such a key in the explicit '? key' form
         if isinstance(value, dict) and value:
             lines.append(f"{pad}{k}:\n")
@@ -53,6 +62,13 @@ _HEX_ID = re.compile(r"[0-9a-f]{8,40}")
 _ISO_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?")
 
 
+# Starts with a letter, single spaces between words, none of YAML's indicators (': ', ' #',
+# quotes, brackets, braces, '&', '*', '!', '%', '@', '`', '>', '?', ','), short enough that
+# yaml never folds it; and not a word yaml reads as a bool or null.
+_PLAIN = re.compile(r"[A-Za-z][A-Za-z0-9_./|+()=·-]*(?: [A-Za-z0-9_./|+()=·-]+)*")
+_WORDS = {"yes", "no", "true", "false", "on", "off", "null", "y", "n"}
+
+
 def _known_shape(value: str | int | float | bool | None) -> str | None:
     """yaml.dump's text for a value of a common shape, or None to ask yaml."""
     if value is None:
@@ -70,6 +86,8 @@ def _known_shape(value: str | int | float | bool | None) -> str | None:
         return f"'{value}'"  # yaml reads it as a timestamp, so it quotes the string
     if _HEX_ID.fullmatch(value) and not value.isdigit() and not value.startswith("0b"):
         return value  # no digits-only (an int) and no 0b… (binary) can be read as anything else
+    if len(value) <= 80 and _PLAIN.fullmatch(value) and value.lower() not in _WORDS:
+        return value  # a title or key: starts with a letter, no YAML indicator, not a keyword
     return None
 
 

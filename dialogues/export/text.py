@@ -21,9 +21,13 @@ def inline(text: Any) -> str:
     return _inline(str("" if text is None else text))
 
 
+_BACKTICKS = re.compile(r"`+")
+
+
 def fenced(text: str, info: str = "text") -> str:
     """Text in a code fence longer than any backtick run inside it: nothing can close it."""
-    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    # most replies hold no backtick: a substring test spares them the search
+    longest = max((len(m) for m in _BACKTICKS.findall(text)), default=0) if "`" in text else 0
     fence = "`" * max(3, longest + 1)
     body = text.replace("\r\n", "\n").replace("\r", "\n")
     return f"{fence}{info}\n{body}\n{fence}\n"

@@ -34,3 +34,23 @@ def test_ids_times_and_numbers_are_written_as_yaml_writes_them() -> None:
             known += 1
             assert mine == _yaml(value), value
     assert known > 700  # the fast path is taken for nearly all of them
+
+
+def test_titles_and_keys_are_written_as_yaml_writes_them() -> None:
+    rng = random.Random(11)
+    alphabet = "abcXYZ019_./|+()=·- :#,'\"[]{}&*!%@`>?~"
+    values = ["gguf/llama-3.1-8b-base · cold · repeat 1", "gguf/llama-3.1-8b-base|cold|1",
+              "yes", "No", "TRUE", "off", "null", "Null", "y", "n", "On", "a: b", "a #b", "a b ",
+              "x" * 80, "x " * 45, "ollama/qwen2.5:7b", "human:alice", "sei-battery"]  # fmt: skip
+    values += ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 30)))
+               for _ in range(3000)]  # fmt: skip
+    plain = "abcXYZ019_./|+()=·-"  # only what the fast path allows, so it is taken often
+    values += [rng.choice("abXY") + "".join(rng.choice(plain + " ") for _ in range(20))
+               for _ in range(1000)]  # fmt: skip
+    known = 0
+    for value in values:
+        mine = frontmatter._known_shape(value)
+        if mine is not None:
+            known += 1
+            assert mine == _yaml(value), value
+    assert known > 500
