@@ -129,9 +129,7 @@ def load(ref: str | Path, directory: Path = CONDITIONS_DIR) -> Condition:
     path = resolve(str(ref), directory)
     where = str(path)
     data = _read(path)
-    unknown = [k for k in data if k not in KEYS]
-    if unknown:
-        raise ConditionFileError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(KEYS)})")
+    files.check_keys(data, KEYS, where, ConditionFileError)
     name = _text(data, "id", where)
     if name is None:
         raise ConditionFileError(f"{where}: missing required field 'id'")

@@ -38,3 +38,11 @@ def read_mapping(path: Path, error: type[Exception], expected: str) -> dict[str,
     if not isinstance(data, dict):
         raise error(f"{path}: expected a mapping with {expected}")
     return data
+
+
+def check_keys(data: dict[str, Any], known: tuple[str, ...], where: str,
+               error: type[Exception]) -> None:  # fmt: skip
+    """Refuse the first key of a file's mapping that is not among `known`, naming the file."""
+    unknown = [k for k in data if k not in known]
+    if unknown:
+        raise error(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(known)})")

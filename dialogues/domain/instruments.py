@@ -116,9 +116,7 @@ def load(ref: str | Path = DEFAULT, directory: Path = INSTRUMENTS_DIR) -> Instru
     path = resolve(str(ref), directory)
     where = str(path)
     data = _read(path)
-    unknown = [k for k in data if k not in KEYS]
-    if unknown:
-        raise InstrumentFileError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(KEYS)})")
+    files.check_keys(data, KEYS, where, InstrumentFileError)
     for key in ("id", "version"):
         if not str(data.get(key) or "").strip():
             raise InstrumentFileError(f"{where}: missing required field {key!r}")
