@@ -9,6 +9,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -113,34 +114,54 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@contextmanager
-def streamlit_server(script: Path, env: dict[str, str], log_path: Path) -> Iterator[str]:
-    """A real Streamlit server running `script` on loopback; yields its URL once healthy."""
+def wait_healthy(health: str, proc: subprocess.Popen, log_path: Path | None = None) -> None:
+    """Poll a server's health URL until it answers HTTP 200; raise (with the end of its log)
+    if the process exits first or a minute passes."""
     import time
     from urllib.request import urlopen
 
-    port = free_port()
-    log = log_path.open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true",
-         "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"],
-        cwd=Path(__file__).resolve().parents[1], env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urlopen(health, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            log = log_path.read_text()[-2000:] if log_path else ""
+            why = (
+                f"exited with {proc.returncode}" if proc.poll() is not None else "no answer in 60 s"
+            )
+            raise RuntimeError(f"{health}: {why}\n{log}")
+        time.sleep(0.2)
+
+
+@contextmanager
+def served(cmd: list[str], health: str, log_path: Path, **popen: Any) -> Iterator[None]:
+    """A real server process (`cmd`), up once `health` answers HTTP 200; stopped afterwards."""
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, **popen)
+        try:
+            wait_healthy(health, proc, log_path)
+            yield
+        finally:
+            proc.terminate()
             try:
-                with urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(log_path.read_text()) from None
-                time.sleep(0.2)
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+@contextmanager
+def streamlit_server(script: Path, env: dict[str, str], log_path: Path) -> Iterator[str]:
+    """A real Streamlit server running `script` on loopback; yields its URL once healthy."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    cmd = [sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(port),
+           "--server.address", "127.0.0.1", "--server.headless", "true",
+           "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"]  # fmt: skip
+    with served(cmd, f"{url}/_stcore/health", log_path, env=env,
+                cwd=Path(__file__).resolve().parents[1]):  # fmt: skip
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(20)
-        log.close()

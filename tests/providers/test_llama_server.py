@@ -8,16 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
-from conftest import SMOL
+from conftest import SMOL, free_port, served
 
 from dialogues.providers import gguf
 from dialogues.run import batch
@@ -27,44 +23,16 @@ pytestmark = pytest.mark.model
 WINDOW = 1024  # the server's n_ctx
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def llama_server(tmp_path_factory) -> Iterator[str]:
     """`python -m llama_cpp.server` with SmolLM2 on a free loopback port; its /v1 URL."""
-    port = _free_port()
+    port = free_port()
     log = tmp_path_factory.mktemp("llama-server") / "server.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf.builtin_path(SMOL)),
-             "--host", "127.0.0.1", "--port", str(port), "--n_ctx", str(WINDOW),
-             "--n_threads", "2"],
-            stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
     url = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/models", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"llama_cpp.server did not start:\n{log.read_text()[-2000:]}")
-            time.sleep(0.3)
+    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf.builtin_path(SMOL)),
+           "--host", "127.0.0.1", "--port", str(port), "--n_ctx", str(WINDOW), "--n_threads", "2"]  # fmt: skip
+    with served(cmd, f"{url}/models", log):
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def replies(archive: Path) -> list[dict]:

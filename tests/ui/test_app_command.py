@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from click.testing import CliRunner
-from test_browser import free_port, wait_healthy
+from conftest import free_port, wait_healthy
 
 from dialogues.cli import cli
 from dialogues.domain import access
@@ -42,7 +42,7 @@ def test_stopping_the_app_stops_streamlit(archive: Path, tmp_path: Path) -> None
            str(port), "--access", str(tmp_path / "none.toml")]  # fmt: skip
     app = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        wait_healthy(f"http://127.0.0.1:{port}", app)
+        wait_healthy(f"http://127.0.0.1:{port}/_stcore/health", app)
         app.send_signal(signal.SIGTERM)  # what a service manager or a harness sends
         app.wait(timeout=20)
         assert not serving(port)

@@ -4,44 +4,19 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from archive_seed import seed
-from conftest import SMOL
+from conftest import SMOL, free_port, wait_healthy
 
 from dialogues.run import jobs
 from dialogues.store import connect, queries
 
 pytestmark = [pytest.mark.browser, pytest.mark.model]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_healthy(url: str, server: subprocess.Popen, timeout: float = 60) -> None:
-    """Poll Streamlit's health endpoint until it answers (or the server dies)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"dialogues app exited with {server.returncode}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as reply:
-                if reply.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise TimeoutError(f"{url} did not answer within {timeout:.0f} s")
 
 
 @pytest.fixture
@@ -56,7 +31,7 @@ def app_url(archive: Path, tmp_path: Path) -> Iterator[str]:
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_healthy(url, server)
+        wait_healthy(f"{url}/_stcore/health", server, tmp_path / "app.log")
         yield url
     finally:
         os.killpg(server.pid, signal.SIGTERM)

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_browser import free_port, wait_healthy
+from conftest import free_port, wait_healthy
 
 from dialogues.domain import access
 
@@ -42,7 +42,7 @@ def guarded(archive: Path, tmp_path: Path) -> Iterator[tuple[str, int]]:
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_healthy(url, server)
+        wait_healthy(f"{url}/_stcore/health", server, tmp_path / "app.log")
         yield url, server.pid
     finally:
         server.send_signal(signal.SIGTERM)  # the app is Streamlit itself: one signal stops it
