@@ -38,7 +38,7 @@ import duckdb
 import pandas as pd
 
 from dialogues.analyse import scores
-from dialogues.annotate.annotations import CURRENT_RUBRIC_SQL, CURRENT_SQL
+from dialogues.annotate.annotations import CURRENT_RUBRIC_SQL, CURRENT_SQL, instrument_of
 from dialogues.domain import instruments, sei
 from dialogues.domain import sources as source_names
 from dialogues.store.queries import run_choices
@@ -114,17 +114,15 @@ def _labelled_sql(f: Filters, params: list[Any], *, judgements: bool = False) ->
     conversation gets an SEI from a source only if that source scored its rubric, so the
     heuristic tagger's 100,000 tags need not be read).
     """
-    params.extend([f.target, f.target])
     tag_filter = current = ""
     if judgements:
         # SEI inputs only: a person's latest judgement under the SEI (a later one under another
         # instrument leaves it standing), and judge tags scored on the SEI
-        sei_only = (
-            f"coalesce({{}}.instrument_id, '{instruments.DEFAULT}') = '{instruments.DEFAULT}'"
-        )
+        current = f" AND {instrument_of('a')} = ?"
         tag_filter = (" AND t.tagger_id IN (SELECT DISTINCT tagger_id FROM tags WHERE "
-                      f"rubric_json IS NOT NULL) AND {sei_only.format('t')}")  # fmt: skip
-        current = f" AND {sei_only.format('a')}"
+                      f"rubric_json IS NOT NULL) AND {instrument_of('t')} = ?")  # fmt: skip
+    sei = [instruments.DEFAULT] if judgements else []
+    params.extend([f.target, *sei, f.target, *sei])  # placeholders in text order
     keep = _in("source", f.sources, params)
     if judgements:
         keep += " AND coalesce(rubric_json, markers_json, evidence_json) IS NOT NULL"

@@ -17,7 +17,7 @@ import pandas as pd
 
 from dialogues.analyse import intervals
 from dialogues.analyse.frames import Filters
-from dialogues.annotate.annotations import CURRENT_RUBRIC_SQL
+from dialogues.annotate.annotations import CURRENT_RUBRIC_SQL, instrument_of
 from dialogues.domain import sources
 from dialogues.domain.instruments import Instrument
 from dialogues.store.sql import is_in
@@ -34,8 +34,6 @@ def _complete(
     Sources are people (their latest judgement under this instrument) and judges that scored
     it (a tag per reply and judge); the model is the one that wrote the reply."""
     narrow: list[Any] = []
-    # judgements from before m006 carry no instrument: their rubric is the SEI's
-    same = "{t}.instrument_id = ?" + (" OR {t}.instrument_id IS NULL" if inst.id == "sei" else "")
     reply = ["m.role = 'assistant'"]
     for column, values in (("c.run_id", f.run_ids), ("c.set_id", f.set_ids),
                            ("c.condition", f.conditions), ("m.model_id", f.models)):  # fmt: skip
@@ -47,11 +45,11 @@ def _complete(
         WITH judged AS (
             SELECT a.message_id, {sources.annotator_sql("a.annotator")} AS source, a.rubric_json
             FROM ({CURRENT_RUBRIC_SQL}) a
-            WHERE a.target = ? AND ({same.format(t="a")}) AND a.rubric_json IS NOT NULL{blind}
+            WHERE a.target = ? AND {instrument_of("a")} = ? AND a.rubric_json IS NOT NULL{blind}
             UNION ALL
             SELECT t.message_id, {sources.tagger_sql("t.tagger_id")}, t.rubric_json
             FROM tags t
-            WHERE t.target = ? AND ({same.format(t="t")}) AND t.rubric_json IS NOT NULL
+            WHERE t.target = ? AND {instrument_of("t")} = ? AND t.rubric_json IS NOT NULL
         )
         SELECT m.model_id, c.condition, j.source, m.conversation_id, m.id, m.prompt_key,
                m.phase, j.rubric_json

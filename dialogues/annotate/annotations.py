@@ -63,10 +63,17 @@ _CURRENT = """
 """
 # A person's current judgement of a reply: their latest, whatever instrument it scored.
 CURRENT_SQL = _CURRENT.format(per="")
+
+
+def instrument_of(alias: str) -> str:
+    """SQL: the instrument a judgement (annotation or tag) `alias` scored; rows from before
+    m006 carry none, and theirs is the SEI, the only instrument then."""
+    return f"coalesce({alias}.instrument_id, '{instruments.DEFAULT}')"
+
+
 # A person's current rubric scores on each instrument: their latest judgement *under that
-# instrument*, so scoring a reply on a second instrument never takes away the first one's scores
-# (rows from before m006 carry no instrument: theirs is the SEI, the only one then).
-CURRENT_RUBRIC_SQL = _CURRENT.format(per=f", coalesce(a.instrument_id, '{instruments.DEFAULT}')")
+# instrument*, so scoring a reply on a second instrument never takes away the first one's scores.
+CURRENT_RUBRIC_SQL = _CURRENT.format(per=f", {instrument_of('a')}")
 
 
 @dataclass
