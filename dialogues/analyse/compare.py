@@ -100,7 +100,7 @@ def rate_rows(counts: pd.DataFrame) -> pd.DataFrame:
     # the statistics at 100,000 responses (bench/scale.py).
     cells = {c: counts[c].to_numpy(dtype=object) for c in (*columns[:6], "set_id")}
     tallies = {c: counts[c].to_numpy(dtype=float) for c in (*scores.RATE_NAMES, "unlabelled")}
-    rows = []
+    rows, groups = [], []
     keys = ["model", "condition", "source"]
     for _, idx in scores.group_positions(counts, keys, sort=False):
         row = {k: scalar(cells[k][idx[0]]) for k in columns[:6]}
@@ -110,14 +110,15 @@ def rate_rows(counts: pd.DataFrame) -> pd.DataFrame:
         # deflection: the four rates add up to one, as scores.label_rates gives them
         answered = sum(tallies[name][idx] for name in scores.RATE_NAMES)
         row.update(n=int(answered.sum()), n_unlabelled=int(tallies["unlabelled"][idx].sum()))
-        found = intervals.cluster_rates({name: tallies[name][idx]
-                                         for name in scores.RATE_NAMES}, answered)  # fmt: skip
+        rows.append((row, idx))
+        groups.append(({name: tallies[name][idx] for name in scores.RATE_NAMES}, answered))
+    # every group's intervals at once: groups over as many prompts share a resampling
+    for (row, idx), found in zip(rows, intervals.cluster_rates_many(groups), strict=True):
         for name, r in found.items():
             row.update({f"{name}_rate": r.estimate, f"{name}_rate_low": r.low,
                         f"{name}_rate_high": r.high})  # fmt: skip
         row.update(scores.cluster_fields(r, pd.Series(cells["set_id"][idx], dtype=object)))
-        rows.append(row)
-    return pd.DataFrame(rows, columns=columns)
+    return pd.DataFrame([row for row, _ in rows], columns=columns)
 
 
 _NULL = "\x00null"  # sorts first, as scores.score_rows orders groups with a null key
@@ -175,13 +176,16 @@ def scalar(value: Any) -> Any:
 
 
 def _attributes(data: Frames) -> dict[Any, dict[str, Any]]:
-    """family, parameters, training per model, from the rubric frame (for SEI-only groups)."""
+    """family, parameters, training per model, from the rubric frame (for SEI-only groups):
+    each the first value recorded for the model."""
     found: dict[Any, dict[str, Any]] = {}
-    for rec in data.rubric.to_dict("records"):
-        slot = found.setdefault(rec["model"], {})
-        for attr in scores.MODEL_ATTRIBUTES:
-            if slot.get(attr) is None and not _blank(rec.get(attr)):
-                slot[attr] = scalar(rec[attr])
+    rubric = data.rubric
+    for model in rubric["model"].drop_duplicates():
+        found[model] = {}
+    for attr in scores.MODEL_ATTRIBUTES:
+        known = rubric[["model", attr]].dropna(subset=[attr]).drop_duplicates("model")
+        for model, value in zip(known["model"], known[attr], strict=True):
+            found[model][attr] = scalar(value)
     return found
 
 
