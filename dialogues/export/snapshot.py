@@ -28,6 +28,10 @@ ORDER = {
     "tags": "message_id, target, tagger_id, id",
 }
 HEAVY = ("request_json", "raw_json")  # message columns markdown never shows
+# A light read keeps a tag's features only where exports read them: beside a rubric (a judge's
+# markers and evidence). The heuristic's features are most of the tags' bytes.
+_LIGHT = {("tags", "features_json"):
+          'CASE WHEN rubric_json IS NULL THEN NULL ELSE features_json END AS "features_json"'}  # fmt: skip
 # The app's rule for the current annotation, not a copy of it: markdown and the flat tables
 # then show what the Annotate and Compare pages show.
 _LATEST = f"({CURRENT_SQL}) AS latest"
@@ -132,7 +136,8 @@ class _Reader:
         cols = [r[0] for r in self.db.execute(f"DESCRIBE {name}").fetchall()]
         self.columns[name] = cols
         chosen = [c for c in cols if self.heavy or name != "messages" or c not in HEAVY]
-        select = ", ".join(f'"{c}"' for c in chosen)
+        select = ", ".join(_LIGHT.get((name, c), f'"{c}"') if not self.heavy else f'"{c}"'
+                           for c in chosen)  # fmt: skip
         where, params = self.filters.get(name, ("", []))
         sql = f"SELECT {select} FROM {source or name} {where} ORDER BY {ORDER[name]}"
         return _rows(self.db, sql, params)[1]

@@ -199,6 +199,28 @@ def test_a_heuristic_tags_phrases_are_not_shown_as_sei_evidence(
     assert "tagger:heuristic@1" in text and "as an ai" not in text
 
 
+def test_a_light_read_keeps_tag_features_only_beside_a_rubric(seeded: Path) -> None:
+    from dialogues.export.snapshot import snapshot
+
+    judge = {"id": "judge@1", "name": "judge", "version": "1", "kind": "judge",
+             "config_json": None, "created_at": T0}  # fmt: skip
+    scored = {"id": "tag-judge", "message_id": "conv-cold-m8-a1", "target": "answer",
+              "tagger_id": "judge@1", "label": "engagement", "confidence": None,
+              "rubric_json": records.to_json(_rubric("p4", 2)),
+              "features_json": records.to_json({"markers": ["uncertainty_tolerance"]}),
+              "content_hash": "h", "created_at": _at(300)}  # fmt: skip
+    with transaction(seeded) as db:
+        insert_rows(db, "taggers", [judge])
+        insert_rows(db, "tags", [scored])
+    with connect(seeded) as db:
+        light, heavy = snapshot(db, heavy=False), snapshot(db, heavy=True)
+    features = {t["id"]: t["features_json"] for rows in light.tags.values() for t in rows}
+    assert features.pop("tag-judge") == scored["features_json"]  # a judge's markers stay
+    assert features and set(features.values()) == {None}  # the heuristic's are not read
+    kept = {t["id"]: t["features_json"] for rows in heavy.tags.values() for t in rows}
+    assert None not in kept.values()  # the lossless read (JSONL) keeps every byte
+
+
 def _front(text: str) -> dict[str, Any]:
     assert text.startswith("---\n")
     end = text.index("\n---\n", 4)
