@@ -42,6 +42,7 @@ from dialogues.annotate.annotations import CURRENT_RUBRIC_SQL, CURRENT_SQL, inst
 from dialogues.domain import instruments, sei
 from dialogues.domain import sources as source_names
 from dialogues.store.queries import run_choices
+from dialogues.store.records import latest_attempt
 from dialogues.store.sql import is_in
 
 SEI_SET = "sei-battery"
@@ -89,8 +90,7 @@ def _responses_sql(f: Filters, params: list[Any], *, probes_only: bool = False) 
         where += " AND m.phase = 'probe' AND c.set_id = ?" + _in(
             "m.prompt_key", sei.PROBE_KEYS, params
         )
-    # A retried turn has several attempts; the latest is the one that counts. An anti-join
-    # against later attempts is cheaper than a window over every message.
+    # A retried turn has several attempts; the latest is the one that counts.
     return f"""
         SELECT m.id AS message_id, m.conversation_id, m.seq, m.prompt_key, m.phase, m.content,
                m.latency_ms, m.reasoning_tokens, m.tokens_out, m.finish_reason, m.error,
@@ -100,9 +100,7 @@ def _responses_sql(f: Filters, params: list[Any], *, probes_only: bool = False) 
         JOIN conversations c ON c.id = m.conversation_id
         LEFT JOIN runs r ON r.id = c.run_id
         WHERE m.role = 'assistant' AND coalesce(m.phase, '') <> 'warmup' {where}
-          AND NOT EXISTS (SELECT 1 FROM messages later
-                          WHERE later.conversation_id = m.conversation_id
-                            AND later.seq = m.seq AND later.attempt > m.attempt)
+          AND {latest_attempt("m")}
     """
 
 

@@ -20,6 +20,7 @@ from dialogues.analyse.frames import Filters
 from dialogues.annotate.annotations import CURRENT_RUBRIC_SQL, instrument_of
 from dialogues.domain import sources
 from dialogues.domain.instruments import Instrument
+from dialogues.store.records import latest_attempt
 from dialogues.store.sql import is_in
 
 REPLY_COLUMNS = ("model", "condition", "source", "conversation_id", "message_id", "prompt_key",
@@ -32,9 +33,10 @@ def _complete(
     """Each reply × source scored on every dimension this instrument gives its prompt: the
     reply's (model, condition, source, conversation, message, prompt key) and its scores.
     Sources are people (their latest judgement under this instrument) and judges that scored
-    it (a tag per reply and judge); the model is the one that wrote the reply."""
+    it (a tag per reply and judge); the model is the one that wrote the reply. A turn that
+    was redone counts its latest attempt, as every score does."""
     narrow: list[Any] = []
-    reply = ["m.role = 'assistant'"]
+    reply = ["m.role = 'assistant'", latest_attempt("m")]  # a redone turn: its latest reply
     for column, values in (("c.run_id", f.run_ids), ("c.set_id", f.set_ids),
                            ("c.condition", f.conditions), ("m.model_id", f.models)):  # fmt: skip
         if values:

@@ -307,6 +307,14 @@ def get_run(db: duckdb.DuckDBPyConnection, run_id: str) -> RunRecord | None:
     return RunRecord(**fields, params=json.loads(r["params_json"]) if r["params_json"] else {})
 
 
+def latest_attempt(m: str = "m") -> str:
+    """SQL that holds when message `m` is its turn's latest attempt: the reply a turn's
+    outcome is (cells_sql) and the one every score and total counts."""
+    # An anti-join against later attempts is cheaper than a window over every message.
+    return (f"NOT EXISTS (SELECT 1 FROM messages later WHERE later.conversation_id = "
+            f"{m}.conversation_id AND later.seq = {m}.seq AND later.attempt > {m}.attempt)")  # fmt: skip
+
+
 def cells_sql(where: str = "TRUE") -> str:
     """SELECT run_id, model_id, cell_key, ok: one row per planned call answered or failed.
 

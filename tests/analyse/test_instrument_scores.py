@@ -168,3 +168,34 @@ def test_a_conversation_without_a_condition_keeps_its_row(archive: Path) -> None
         rows = instrument_rows(db, instruments.load("probe-score"), Filters(target="answer"))
     (none,) = [r for r in rows if r["condition"] is None]
     assert (none["source"], none["mean_total"], none["conversations"]) == ("human:carol", 8.0, 1)
+
+
+def test_a_redone_turn_counts_its_latest_attempt_as_every_score_does(archive: Path) -> None:
+    # the rule of scores and progress: a turn's latest attempt is its outcome; an earlier
+    # reply that was judged before the turn was redone is not a second reply of the model
+    from archive_seed import BETA, conv_id, seed
+
+    from dialogues.store.records import insert_rows, to_json
+
+    seed(archive)
+    probe = instruments.load("probe-score")
+    keys = [d.key for d in probe.dimensions_for("p1")]
+    cid = conv_id(BETA, "cold", 2)
+    with transaction(archive) as db:
+        (first,) = records.fetch_dicts(db, "SELECT * FROM messages WHERE id = ?", [f"{cid}:p1"])
+        insert_rows(db, "messages", [{**first, "id": f"{cid}:p1:again", "attempt": 2}])
+    judge = {"id": "judge@1", "name": "judge", "version": "1", "kind": "judge",
+             "config_json": "{}"}  # fmt: skip
+    tags = [{"id": f"t-{mid}", "message_id": mid, "target": "answer", "tagger_id": "judge@1",
+             "label": "engagement", "confidence": None,
+             "rubric_json": to_json(dict.fromkeys(keys, score)), "features_json": "{}",
+             "content_hash": "h", "instrument_id": "probe-score", "instrument_version": "1"}
+            for mid, score in ((f"{cid}:p1", 2), (f"{cid}:p1:again", 1))]  # fmt: skip
+    with transaction(archive) as db:
+        insert_rows(db, "taggers", [judge])
+        insert_rows(db, "tags", tags)
+    with connect(archive) as db:
+        rows = instrument_rows(db, probe, Filters(target="answer"))
+    (mine,) = [r for r in rows if r["source"] == "tagger:judge@1"]
+    # one reply, the redone one (total 4), not the first attempt's 8 beside it
+    assert (mine["replies"], mine["conversations"], mine["mean_total"]) == (1, 1, 4.0)
