@@ -28,8 +28,8 @@ N_RESAMPLES = bootstrap.N_BOOT
 MIN_CLUSTERS = 5
 SEED = bootstrap.SEED
 # Resamples drawn and evaluated this many at a time: the same draws and interval as all at
-# once (one generator, drawn in order), about twice as fast on hundreds of prompts because the
-# resampled arrays stay in cache.
+# once (one generator, drawn in order). On 140 prompts a call took 8 ms at 200, 10 ms at 100
+# and 18 ms with all 2,000 at once.
 BATCH = 200
 BOOT_METHOD = f"cluster bootstrap over prompts (BCa, {N_RESAMPLES} resamples)"
 WILSON_PROMPTS = "Wilson over prompts (no variation: each prompt counted once)"
