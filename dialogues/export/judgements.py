@@ -24,6 +24,7 @@ def _from_tag(message_id: str, t: Row) -> Judgement:
         # SEI markers and evidence come only from a tagger that scores the rubric (a judge),
         # as the SEI frames read them: the heuristic's 'evidence' is the phrases behind its
         # label, not the SEI's evidence categories (and parsing its features costs time).
+        # A light snapshot reads features only where this rule looks (snapshot._LIGHT).
         features = json_value(t.get("features_json"))
     found = features if isinstance(features, dict) else {}
     return Judgement(message_id, t["target"], of_tagger(t["tagger_id"]), t["label"],

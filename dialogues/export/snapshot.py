@@ -29,7 +29,8 @@ ORDER = {
 }
 HEAVY = ("request_json", "raw_json")  # message columns markdown never shows
 # A light read keeps a tag's features only where exports read them: beside a rubric (a judge's
-# markers and evidence). The heuristic's features are most of the tags' bytes.
+# markers and evidence; the rule is judgements._from_tag's, change both together). The
+# heuristic's features are most of the tags' bytes.
 _LIGHT = {("tags", "features_json"):
           'CASE WHEN rubric_json IS NULL THEN NULL ELSE features_json END AS "features_json"'}  # fmt: skip
 # The app's rule for the current annotation, not a copy of it: markdown and the flat tables
