@@ -42,8 +42,12 @@ def patient(page) -> None:
 
 
 def settled(page) -> None:
-    """Wait until the script run is over (Streamlit shows a status widget while it runs)."""
-    page.wait_for_function("!document.querySelector('[data-testid=stStatusWidget]')")
+    """Wait until the script run is over. The status widget alone is not enough: Streamlit
+    shows it only after a run has lasted 500 ms, and a key pressed during a shorter run
+    reaches the previous item's buttons. Every element is marked stale from the moment a
+    rerun is requested until the run that redraws it ends."""
+    page.wait_for_function("!document.querySelector("
+                           "'[data-testid=stStatusWidget], [data-stale=true]')")
 
 
 def go(page, title: str) -> None:
