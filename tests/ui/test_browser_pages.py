@@ -46,8 +46,9 @@ def settled(page) -> None:
     shows it only after a run has lasted 500 ms, and a key pressed during a shorter run
     reaches the previous item's buttons. Every element is marked stale from the moment a
     rerun is requested until the run that redraws it ends."""
-    page.wait_for_function("!document.querySelector("
-                           "'[data-testid=stStatusWidget], [data-stale=true]')")
+    page.wait_for_function(
+        "!document.querySelector('[data-testid=stStatusWidget], [data-stale=true]')"
+    )
 
 
 def go(page, title: str) -> None:
