@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import hashlib
 import importlib.util
 import json
@@ -229,6 +230,16 @@ def _model(path: str, chat_format: str | None, n_ctx: int = N_CTX) -> tuple[Any,
             )
             _loaded[key] = (llm, threading.Lock())
         return _loaded[key]
+
+
+@atexit.register
+def _close_models() -> None:
+    """Free every loaded model while the interpreter still works. Left to the garbage
+    collector at exit, llama-cpp-python frees them after its own module is torn down and
+    prints a TypeError ('NoneType' object is not callable) for each."""
+    for llm, _ in _loaded.values():
+        llm.close()
+    _loaded.clear()
 
 
 def _location(info: ModelInfo) -> tuple[str, str | None]:
